@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+// DynaSlim: dynamic network slimming for CNNs on CPUs.
+// Module graph (one-way): DynaSlimCore <- DynaSlimNN <- (slimming / engine, later);
+// DynaSlimData and DynaSlimIO at the side; the `dynaslim` CLI on top.
+import PackageDescription
+
+let package = Package(
+    name: "DynaSlim",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO"]),
+        .executable(name: "dynaslim", targets: ["dynaslim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenBLAS on Linux (apt: libopenblas-dev); on Apple platforms the shim is unused (Accelerate).
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+        // zlib for gzipped IDX files (apt: zlib1g-dev).
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .target(
+            name: "DynaSlimCore",
+            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))]),
+        .target(name: "DynaSlimNN", dependencies: ["DynaSlimCore"]),
+        .target(name: "DynaSlimData", dependencies: ["DynaSlimCore", "CZlib"]),
+        .target(name: "DynaSlimIO", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
+        .executableTarget(
+            name: "dynaslim",
+            dependencies: [
+                "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "DynaSlimCoreTests", dependencies: ["DynaSlimCore"]),
+        .testTarget(name: "DynaSlimNNTests", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
+        .testTarget(name: "DynaSlimDataTests", dependencies: ["DynaSlimCore", "DynaSlimData"]),
+        .testTarget(name: "DynaSlimIOTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimIO"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,54 @@
+// Fork-join parallelism over the machine's cores, at batch or channel granularity.
+// Splitting per small op costs more than it gains (DESIGN.md: ~1-30 us per fork), so callers
+// split whole batches or many channels at once.
+import Foundation
+import Dispatch
+
+/// A pointer that may cross into a `@Sendable` closure. The caller guarantees that concurrent
+/// users touch disjoint elements (the usual contract of a parallel-for over a flat buffer).
+public struct SendablePointer<Element>: @unchecked Sendable {
+    public let base: UnsafeMutablePointer<Element>
+    public init(_ base: UnsafeMutablePointer<Element>) { self.base = base }
+    @inline(__always) public subscript(i: Int) -> Element {
+        get { base[i] }
+        nonmutating set { base[i] = newValue }
+    }
+    @inline(__always) public func advanced(by n: Int) -> UnsafeMutablePointer<Element> { base + n }
+}
+
+public struct SendableConstPointer<Element>: @unchecked Sendable {
+    public let base: UnsafePointer<Element>
+    public init(_ base: UnsafePointer<Element>) { self.base = base }
+    @inline(__always) public subscript(i: Int) -> Element { base[i] }
+    @inline(__always) public func advanced(by n: Int) -> UnsafePointer<Element> { base + n }
+}
+
+public enum Parallel {
+    /// Worker count: $DYNASLIM_THREADS if set, else the number of active cores.
+    public static let defaultThreadCount: Int = {
+        if let s = ProcessInfo.processInfo.environment["DYNASLIM_THREADS"], let n = Int(s), n > 0 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// Splits 0..<count into `min(threads, count)` contiguous chunks and runs `body(chunkIndex, range)`
+    /// for each, concurrently. Chunk i always gets the same range for the same (count, threads), so
+    /// per-chunk workspaces can be indexed by chunkIndex. Runs inline when one chunk suffices.
+    public static func forChunks(
+        _ count: Int, threads: Int = Parallel.defaultThreadCount,
+        _ body: @Sendable (_ chunk: Int, _ range: Range<Int>) -> Void
+    ) {
+        if count <= 0 { return }
+        let chunks = max(1, min(threads, count))
+        if chunks == 1 { body(0, 0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            body(c, chunkRange(count: count, chunks: chunks, index: c))
+        }
+    }
+
+    @inline(__always)
+    public static func chunkRange(count: Int, chunks: Int, index: Int) -> Range<Int> {
+        let base = count / chunks, extra = count % chunks
+        let start = index * base + min(index, extra)
+        return start..<(start + base + (index < extra ? 1 : 0))
+    }
+}

@@ -1,0 +1,37 @@
+// Reusable scratch memory: kernels grow these once for the largest shape they see and then
+// reuse them, so the per-batch hot path performs no heap allocation.
+
+public final class ScratchBuffer: @unchecked Sendable {
+    public private(set) var pointer: UnsafeMutablePointer<Float>
+    public private(set) var capacity: Int
+
+    public init(capacity: Int = 0) {
+        self.capacity = max(capacity, 1)
+        pointer = .allocate(capacity: self.capacity)
+    }
+    deinit { pointer.deallocate() }
+
+    /// A pointer to at least `count` floats (contents unspecified after growth).
+    @inline(__always)
+    public func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > capacity {
+            pointer.deallocate()
+            capacity = count
+            pointer = .allocate(capacity: count)
+        }
+        return pointer
+    }
+}
+
+/// Per-thread scratch for a kernel: `slots[chunk]` belongs to parallel chunk `chunk` alone.
+public final class Workspace: @unchecked Sendable {
+    public let slots: [[ScratchBuffer]]  // [chunk][buffer index]
+    public init(threads: Int = Parallel.defaultThreadCount, buffersPerThread: Int = 3) {
+        slots = (0..<max(1, threads)).map { _ in (0..<buffersPerThread).map { _ in ScratchBuffer() } }
+    }
+    public var threads: Int { slots.count }
+    @inline(__always)
+    public func buffer(_ chunk: Int, _ index: Int, count: Int) -> UnsafeMutablePointer<Float> {
+        slots[chunk][index].reserve(count)
+    }
+}
