@@ -44,11 +44,16 @@ public struct Conv2DGeometry: Equatable, Sendable, Codable, CustomStringConverti
 }
 
 public enum Conv2D {
-    /// Target GEMM width (columns) when grouping samples; 1-2k measured best with OpenBLAS.
-    public static let targetGemmColumns = 1536
+    /// Samples are grouped into one GEMM until the group's im2col matrix holds about
+    /// `targetColFloats` floats (128 KiB: stays in this CPU's 512 KiB L2 next to the GEMM's packed
+    /// panels), with at least `minGemmColumns` columns. Tuned with `dynaslim bench kernels`
+    /// (32k/128 beat 64k/256, 128k/256 and 256k/512 on the ResNet-20 layers; BENCHMARKS.md).
+    public static let targetColFloats = 1 << 15
+    public static let minGemmColumns = 128
 
     static func samplesPerGemm(_ g: Conv2DGeometry, chunk: Int) -> Int {
-        max(1, min(chunk, targetGemmColumns / max(1, g.outPlane)))
+        let cols = max(minGemmColumns, targetColFloats / max(1, g.colRows))
+        return max(1, min(chunk, cols / max(1, g.outPlane)))
     }
 
     // MARK: im2col / col2im
@@ -74,15 +79,16 @@ public enum Conv2D {
                             dst.update(repeating: 0, count: Wo)
                             continue
                         }
-                        if oxLo > 0 { dst.update(repeating: 0, count: oxLo) }
+                        for ox in 0..<oxLo { dst[ox] = 0 }
                         let src = plane + iy * W
                         if s == 1 {
-                            (dst + oxLo).update(from: src + (oxLo - p + kx), count: oxHi - oxLo)
+                            let shifted = src + (kx - p)
+                            for ox in oxLo..<oxHi { dst[ox] = shifted[ox] }
                         } else {
                             var ix = oxLo * s - p + kx
                             for ox in oxLo..<oxHi { dst[ox] = src[ix]; ix += s }
                         }
-                        if oxHi < Wo { (dst + oxHi).update(repeating: 0, count: Wo - oxHi) }
+                        for ox in oxHi..<Wo { dst[ox] = 0 }
                     }
                 }
             }
@@ -116,6 +122,29 @@ public enum Conv2D {
         }
     }
 
+    /// im2col of one sample, by the shifted-copy path where it applies (ShiftIm2col.swift).
+    @inline(__always)
+    static func sampleIm2col(_ g: Conv2DGeometry, _ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int,
+                             workspace: Workspace, chunk: Int) {
+        if ShiftIm2col.applies(g) {
+            ShiftIm2col.im2col(g, x, col, ld: ld, phaseBuffer: workspace.buffer(chunk, 3, count: max(1, ShiftIm2col.phaseScratch(g))))
+        } else {
+            im2col(g, x, col, ld: ld)
+        }
+    }
+
+    /// dx (overwritten) = col2im(dcol) for one sample; may modify dcol.
+    @inline(__always)
+    static func sampleCol2im(_ g: Conv2DGeometry, _ dcol: UnsafeMutablePointer<Float>, ld: Int, _ dx: UnsafeMutablePointer<Float>,
+                             workspace: Workspace, chunk: Int) {
+        if ShiftIm2col.applies(g) {
+            ShiftIm2col.col2im(g, dcol, ld: ld, dx, phaseBuffer: workspace.buffer(chunk, 3, count: max(1, ShiftIm2col.phaseScratch(g))))
+        } else {
+            dx.update(repeating: 0, count: g.inChannels * g.inPlane)
+            col2imAdd(g, dcol, ld: ld, dx)
+        }
+    }
+
     // MARK: fast forward / backward
 
     /// output[N, outC, Ho, Wo] = conv(input, weight) (+ bias[outC] when given).
@@ -143,7 +172,7 @@ public enum Conv2D {
                     let colPtr: UnsafePointer<Float>
                     if g.isPointwise { colPtr = x.advanced(by: n * inSize) } else {
                         let col = workspace.buffer(chunk, 0, count: K * P)
-                        im2col(g, x.advanced(by: n * inSize), col, ld: P)
+                        sampleIm2col(g, x.advanced(by: n * inSize), col, ld: P, workspace: workspace, chunk: chunk)
                         colPtr = UnsafePointer(col)
                     }
                     BLAS.sgemm(m: M, n: P, k: K, a: w.base, lda: K, b: colPtr, ldb: P, c: y.advanced(by: n * outSize), ldc: P)
@@ -151,7 +180,7 @@ public enum Conv2D {
                     let ld = gs * P
                     let col = workspace.buffer(chunk, 0, count: K * ld)
                     let tmp = workspace.buffer(chunk, 1, count: M * ld)
-                    for j in 0..<gs { im2col(g, x.advanced(by: (n + j) * inSize), col + j * P, ld: ld) }
+                    for j in 0..<gs { sampleIm2col(g, x.advanced(by: (n + j) * inSize), col + j * P, ld: ld, workspace: workspace, chunk: chunk) }
                     BLAS.sgemm(m: M, n: ld, k: K, a: w.base, lda: K, b: col, ldb: ld, c: tmp, ldc: ld)
                     for j in 0..<gs {
                         for m in 0..<M { y.advanced(by: (n + j) * outSize + m * P).update(from: tmp + m * ld + j * P, count: P) }
@@ -213,7 +242,7 @@ public enum Conv2D {
                 let colMat: UnsafePointer<Float>
                 if gs == 1 && g.isPointwise { colMat = x.advanced(by: n * inSize) } else {
                     let col = workspace.buffer(chunk, 0, count: K * ld)
-                    for j in 0..<gs { im2col(g, x.advanced(by: (n + j) * inSize), col + j * P, ld: ld) }
+                    for j in 0..<gs { sampleIm2col(g, x.advanced(by: (n + j) * inSize), col + j * P, ld: ld, workspace: workspace, chunk: chunk) }
                     colMat = UnsafePointer(col)
                 }
                 // dW (+)= dY [M x ld] * col^T [ld x K]
@@ -233,8 +262,7 @@ public enum Conv2D {
                             if g.isPointwise {
                                 for r in 0..<K { (dxs + r * P).update(from: dcol + r * ld + j * P, count: P) }
                             } else {
-                                dxs.update(repeating: 0, count: inSize)
-                                col2imAdd(g, dcol + j * P, ld: ld, dxs)
+                                sampleCol2im(g, dcol + j * P, ld: ld, dxs, workspace: workspace, chunk: chunk)
                             }
                         }
                     }

@@ -12,6 +12,12 @@ struct Conv2DTests {
         Conv2DGeometry(batch: 2, inChannels: 2, inHeight: 6, inWidth: 5, outChannels: 3, kernel: 3, stride: 1, padding: 0),
         Conv2DGeometry(batch: 7, inChannels: 3, inHeight: 3, inWidth: 3, outChannels: 2, kernel: 1, stride: 2, padding: 0),
         Conv2DGeometry(batch: 9, inChannels: 2, inHeight: 2, inWidth: 2, outChannels: 3, kernel: 3, stride: 1, padding: 1),
+        // Shifted-copy im2col cases: stride-2 "same" 3x3, 5x5 pad 2, 1x1 stride 2, tiny planes.
+        Conv2DGeometry(batch: 3, inChannels: 3, inHeight: 8, inWidth: 6, outChannels: 4, kernel: 3, stride: 2, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 2, inHeight: 7, inWidth: 6, outChannels: 3, kernel: 5, stride: 1, padding: 2),
+        Conv2DGeometry(batch: 4, inChannels: 3, inHeight: 4, inWidth: 4, outChannels: 5, kernel: 1, stride: 2, padding: 0),
+        Conv2DGeometry(batch: 5, inChannels: 2, inHeight: 2, inWidth: 2, outChannels: 2, kernel: 3, stride: 2, padding: 1),
+        Conv2DGeometry(batch: 1, inChannels: 2, inHeight: 1, inWidth: 1, outChannels: 2, kernel: 3, stride: 1, padding: 1),
     ]
 
     @Test("fast forward matches the naive twin", arguments: geometries)

@@ -1,0 +1,57 @@
+import ArgumentParser
+import DynaSlimCore
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reproducible performance measurements that print ratios measured in one run.",
+        subcommands: [BenchKernels.self])
+}
+
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Conv forward/backward GFLOP/s on ResNet-20's conv layers vs raw SGEMM on the same GEMM shapes.",
+        discussion: """
+            For each distinct conv layer of a CIFAR ResNet-20 (batch 128 by default) this times the conv
+            forward pass and the backward pass (input and weight gradients), and, in the same run, raw SGEMM
+            on the GEMM shapes the conv reduces to (the better of one multi-threaded call and the batch split
+            across threads). Efficiency = conv GFLOP/s / SGEMM GFLOP/s. The last line is
+            `conv efficiency vs sgemm: X.XX`, the geometric mean of the forward efficiencies.
+            """)
+
+    @Option(help: "Batch size.") var batchSize = 128
+    @Option(help: "Timed repetitions per measurement (the median is reported).") var repeats = 15
+    @Option(help: "Worker threads (default: all cores).") var threads = Parallel.defaultThreadCount
+    @Flag(help: "Print one JSON object instead of the table.") var json = false
+
+    func run() throws {
+        let r = try KernelBenchmark.run(batch: batchSize, repeats: repeats, threads: threads)
+        if json {
+            var obj: [String: Any] = ["threads": r.threads, "batch": r.batch, "conv_efficiency": r.convEfficiency,
+                                      "backward_efficiency": r.backwardEfficiency]
+            obj["layers"] = r.rows.map { row in
+                ["layer": row.layer, "gemm_shape": row.gemmShape, "forward_ms": row.forwardMs, "forward_gflops": row.forwardGflops,
+                 "backward_ms": row.backwardMs, "backward_gflops": row.backwardGflops,
+                 "sgemm_forward_gflops": row.sgemmForwardGflops, "sgemm_backward_gflops": row.sgemmBackwardGflops,
+                 "forward_efficiency": row.forwardEfficiency, "backward_efficiency": row.backwardEfficiency] as [String: Any]
+            }
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("conv layers of CIFAR ResNet-20, batch \(r.batch), \(r.threads) threads (median of \(repeats))")
+        print(pad("layer", 15) + pad("GEMM MxNxK", 18) + pad("fwd ms", 9) + pad("fwd GF/s", 10) + pad("sgemm", 8) + pad("eff", 6)
+              + pad("bwd ms", 9) + pad("bwd GF/s", 10) + pad("sgemm", 8) + "eff")
+        for row in r.rows {
+            print(pad(row.layer, 15) + pad(row.gemmShape, 18) + pad(f(row.forwardMs), 9) + pad(f(row.forwardGflops, 1), 10)
+                  + pad(f(row.sgemmForwardGflops, 1), 8) + pad(f(row.forwardEfficiency), 6) + pad(f(row.backwardMs), 9)
+                  + pad(f(row.backwardGflops, 1), 10) + pad(f(row.sgemmBackwardGflops, 1), 8) + f(row.backwardEfficiency))
+        }
+        print("backward efficiency vs sgemm: \(f(r.backwardEfficiency))")
+        print("conv efficiency vs sgemm: \(f(r.convEfficiency))")
+    }
+}
+
+func f(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
+func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
