@@ -32,3 +32,12 @@ public struct Tensor: Sendable, Equatable {
         return try Tensor(shape: newShape, data: data)
     }
 }
+
+/// Per-sample shape of an image or activation: channels x height x width.
+public struct FeatureShape: Equatable, Sendable, Codable, CustomStringConvertible {
+    public var c, h, w: Int
+    public init(c: Int, h: Int, w: Int) { self.c = c; self.h = h; self.w = w }
+    public var count: Int { c * h * w }
+    public var description: String { "\(c)x\(h)x\(w)" }
+}
+
