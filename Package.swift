@@ -8,7 +8,7 @@ let package = Package(
     name: "DynaSlim",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO"]),
+        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain"]),
         .executable(name: "dynaslim", targets: ["dynaslim"]),
     ],
     dependencies: [
@@ -29,16 +29,19 @@ let package = Package(
         .target(name: "DynaSlimNN", dependencies: ["DynaSlimCore"]),
         .target(name: "DynaSlimData", dependencies: ["DynaSlimCore", "CZlib"]),
         .target(name: "DynaSlimIO", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
+        // Training loop, evaluation, run directories (config, metrics.jsonl, checkpoints, resume).
+        .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO"]),
         .executableTarget(
             name: "dynaslim",
             dependencies: [
-                "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO",
+                "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DynaSlimCoreTests", dependencies: ["DynaSlimCore"]),
         .testTarget(name: "DynaSlimNNTests", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
         .testTarget(name: "DynaSlimDataTests", dependencies: ["DynaSlimCore", "DynaSlimData"]),
         .testTarget(name: "DynaSlimIOTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimIO"]),
+        .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,11 +1,14 @@
 import ArgumentParser
 import DynaSlimCore
+import DynaSlimIO
+import DynaSlimNN
+import DynaSlimTrain
 import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reproducible performance measurements that print ratios measured in one run.",
-        subcommands: [BenchKernels.self])
+        subcommands: [BenchKernels.self, BenchTrain.self])
 }
 
 struct BenchKernels: ParsableCommand {
@@ -55,3 +58,27 @@ struct BenchKernels: ParsableCommand {
 
 func f(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
 func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training throughput (forward, backward, SGD step) on synthetic data: median of several steps after warm-up.")
+    @Option(help: "Model.") var model = "resnet20"
+    @Option(help: "Input C x H x W.") var input = "3x32x32"
+    @Option(help: "Classes.") var classes = 10
+    @Option(help: "Batch size.") var batchSize = 128
+    @Option(help: "Timed steps.") var steps = 10
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let s = try parseShape(input)
+        let cfg = ModelConfig(architecture: model, inputChannels: s.c, inputHeight: s.h, inputWidth: s.w, classes: classes)
+        let r = try TrainBenchmark.run(model: cfg, batchSize: batchSize, steps: steps)
+        if json {
+            print(String(decoding: try JSONEncoder.sorted.encode(r), as: UTF8.self))
+        } else {
+            print("\(r.model) \(r.input) batch \(r.batchSize), \(r.threads) threads: median step \(f(r.medianStepMs, 1)) ms")
+            print("training images per second: \(f(r.imagesPerSecond, 1))")
+        }
+    }
+}

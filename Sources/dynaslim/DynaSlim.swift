@@ -7,5 +7,12 @@ struct DynaSlimCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dynaslim",
         abstract: "Dynamic network slimming for CNNs on CPUs: train, slim, evaluate and benchmark.",
-        subcommands: [Bench.self])
+        discussion: """
+            Typical session:
+              dynaslim train --model resnet20 --dataset fashion-mnist --epochs 10 --out runs/r20
+              dynaslim eval runs/r20/model.safetensors
+              dynaslim info runs/r20/model.safetensors
+              dynaslim bench train --model resnet20 --input 3x32x32
+            """,
+        subcommands: [Train.self, Eval.self, Info.self, Bench.self])
 }

@@ -1,0 +1,230 @@
+// A training run on disk (runs/NAME/):
+//   config.json          the full TrainConfig
+//   metrics.jsonl        one JSON object per finished epoch
+//   model.safetensors    the model's state_dict (PyTorch names) + config metadata: for eval / PyTorch
+//   resume.safetensors   model + SGD momentum buffers + progress: everything `--resume` needs
+// Both files are written atomically (temp file + rename) at the end of each epoch, resume first,
+// so a kill at any moment leaves a consistent, resumable run. Every random choice is derived
+// from (seed, epoch, batch), so a resumed run reproduces the uninterrupted one bit for bit.
+import DynaSlimCore
+import DynaSlimData
+import DynaSlimIO
+import DynaSlimNN
+import Foundation
+
+public enum TrainError: Error, CustomStringConvertible {
+    case nonFiniteLoss(epoch: Int, step: Int, value: Float, lastCheckpoint: String?)
+    case runDirectory(path: String, reason: String)
+    case resume(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(e, s, v, ckpt):
+            return "loss became \(v) at epoch \(e) step \(s); stopped. " + (ckpt.map { "The last good checkpoint is \($0)." } ?? "No epoch had finished, so no checkpoint was written.")
+                + " Lower --lr or check the data."
+        case let .runDirectory(p, r): return "\(p): \(r)"
+        case let .resume(p, r): return "\(p): cannot resume: \(r)"
+        }
+    }
+}
+
+public struct EpochMetrics: Codable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double, trainAccuracy: Double
+    public var testLoss: Double, testAccuracy: Double
+    public var learningRate: Double
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    enum CodingKeys: String, CodingKey {
+        case epoch, trainLoss = "train_loss", trainAccuracy = "train_accuracy", testLoss = "test_loss", testAccuracy = "test_accuracy"
+        case learningRate = "lr", seconds = "seconds", imagesPerSecond = "images_per_second"
+    }
+}
+
+public enum TrainingEvent {
+    case step(epoch: Int, epochs: Int, step: Int, steps: Int, loss: Double, runningAccuracy: Double, imagesPerSecond: Double, etaSeconds: Double)
+    case epochEnd(EpochMetrics)
+}
+
+public final class TrainingRun {
+    public let config: TrainConfig
+    public let directory: String
+    public let network: Network
+    public let sgd: SGD
+    public let normalization: Normalization
+    public let trainSet: ImageDataset, testSet: ImageDataset
+    public private(set) var completedEpochs = 0
+    /// Stop after this many epochs in this process (tests simulate an interruption with it).
+    public var stopAfterEpochs: Int?
+
+    public var modelPath: String { (directory as NSString).appendingPathComponent("model.safetensors") }
+    public var resumePath: String { (directory as NSString).appendingPathComponent("resume.safetensors") }
+    public var metricsPath: String { (directory as NSString).appendingPathComponent("metrics.jsonl") }
+    public var configPath: String { (directory as NSString).appendingPathComponent("config.json") }
+
+    init(config: TrainConfig, directory: String, network: Network, train: ImageDataset, test: ImageDataset) {
+        self.config = config; self.directory = directory; self.network = network
+        trainSet = train; testSet = test
+        normalization = Normalization.fitted(to: train)
+        sgd = SGD(parameters: network.namedParameters, config: config.sgd)
+    }
+
+    static func loadData(_ config: TrainConfig) throws -> (ImageDataset, ImageDataset) {
+        var train = try DatasetCatalog.load(config.dataset, path: config.dataPath, train: true)
+        var test = try DatasetCatalog.load(config.dataset, path: config.dataPath, train: false)
+        if let n = config.trainLimit { train = train.prefix(n) }
+        if let n = config.testLimit { test = test.prefix(n) }
+        return (train, test)
+    }
+
+    /// Starts a new run in `directory` (which must not already hold one). `network` overrides the
+    /// freshly initialized model (e.g. weights from `--from`); datasets are loaded unless given.
+    public static func create(config: TrainConfig, directory: String, network: Network? = nil,
+                              train: ImageDataset? = nil, test: ImageDataset? = nil) throws -> TrainingRun {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: (directory as NSString).appendingPathComponent("resume.safetensors")) {
+            throw TrainError.runDirectory(path: directory, reason: "already holds a run; use --resume to continue it or choose another --out")
+        }
+        do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw TrainError.runDirectory(path: directory, reason: "cannot create: \(error.localizedDescription)")
+        }
+        let (tr, te): (ImageDataset, ImageDataset)
+        if let train, let test { (tr, te) = (train, test) } else { (tr, te) = try loadData(config) }
+        var model = config.model
+        model.inputChannels = tr.shape.c; model.inputHeight = tr.shape.h; model.inputWidth = tr.shape.w; model.classes = tr.classes
+        let net = try network ?? ModelZoo.build(model, seed: config.seed)
+        var cfg = config
+        cfg.model = net.config
+        let run = TrainingRun(config: cfg, directory: directory, network: net, train: tr, test: te)
+        try SafeTensors.atomicWrite(try prettyJSON(cfg), to: run.configPath)
+        try? fm.removeItem(atPath: run.metricsPath)
+        return run
+    }
+
+    /// Reopens a run from its directory at the end of its last finished epoch.
+    public static func resume(directory: String, train: ImageDataset? = nil, test: ImageDataset? = nil) throws -> TrainingRun {
+        let cfgPath = (directory as NSString).appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: cfgPath) else { throw TrainError.resume(path: cfgPath, reason: "no config.json") }
+        let config = try JSONDecoder().decode(TrainConfig.self, from: data)
+        let resumePath = (directory as NSString).appendingPathComponent("resume.safetensors")
+        guard FileManager.default.fileExists(atPath: resumePath) else {
+            throw TrainError.resume(path: resumePath, reason: "no finished epoch to resume from; start the run again")
+        }
+        let (tensors, meta) = try SafeTensors.read(resumePath)
+        let net = try ModelZoo.build(config.model, seed: config.seed)
+        let momentum = tensors.filter { $0.name.hasPrefix("momentum.") }
+        try Checkpoint.apply(tensors, to: net, file: resumePath, ignoringPrefixes: ["momentum."])
+        let (tr, te): (ImageDataset, ImageDataset)
+        if let train, let test { (tr, te) = (train, test) } else { (tr, te) = try loadData(config) }
+        let run = TrainingRun(config: config, directory: directory, network: net, train: tr, test: te)
+        guard let done = meta["completed_epochs"].flatMap(Int.init) else { throw TrainError.resume(path: resumePath, reason: "no completed_epochs metadata") }
+        run.completedEpochs = done
+        for t in momentum { run.sgd.momentumBuffers[String(t.name.dropFirst("momentum.".count))] = t.values }
+        // Drop metric lines of epochs that finished after the last checkpoint.
+        if let text = try? String(contentsOfFile: run.metricsPath, encoding: .utf8) {
+            let kept = text.split(separator: "\n").filter { line in
+                guard let d = line.data(using: .utf8), let m = try? JSONDecoder().decode(EpochMetrics.self, from: d) else { return false }
+                return m.epoch <= done
+            }
+            try SafeTensors.atomicWrite(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: run.metricsPath)
+        }
+        return run
+    }
+
+    static func prettyJSON<T: Encodable>(_ v: T) throws -> Data {
+        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try e.encode(v)
+    }
+
+    var normalizationMetadata: [String: String] {
+        ["dynaslim.normalization": String(decoding: (try? JSONEncoder.sorted.encode(normalization)) ?? Data(), as: UTF8.self),
+         "dynaslim.dataset": config.dataset.rawValue,
+         "dynaslim.train": String(decoding: (try? JSONEncoder.sorted.encode(config)) ?? Data(), as: UTF8.self)]
+    }
+
+    func saveCheckpoints() throws {
+        var meta = normalizationMetadata
+        meta["completed_epochs"] = "\(completedEpochs)"
+        let momentum = sgd.parameters.compactMap { name, p in
+            sgd.momentumBuffers[name].map { NamedTensor(name: "momentum.\(name)", shape: p.shape, values: $0) }
+        }
+        try Checkpoint.save(network, to: resumePath, metadata: meta, extraTensors: momentum)
+        try Checkpoint.save(network, to: modelPath, metadata: meta)
+    }
+
+    /// Trains the remaining epochs, reporting progress through `events`.
+    public func run(events: (TrainingEvent) -> Void = { _ in }) throws {
+        let loader = BatchLoader(dataset: trainSet, batchSize: config.batchSize, shuffle: true, augmentation: config.augmentation,
+                                 normalization: normalization, seed: config.seed, dropLast: trainSet.count >= 2 * config.batchSize)
+        let C = network.config.classes, stepsPerEpoch = loader.batchesPerEpoch
+        let gradBuffer = ScratchBuffer(capacity: config.batchSize * C)
+        var epochsThisProcess = 0
+        let runStart = DispatchTime.now().uptimeNanoseconds
+        var imagesThisProcess = 0
+        while completedEpochs < config.epochs {
+            if let stop = stopAfterEpochs, epochsThisProcess >= stop { break }
+            let epoch = completedEpochs + 1
+            for (k, d) in network.dropouts.enumerated() { d.rng = SplitMix64(seed: config.seed &+ UInt64(epoch) &* 7919 &+ UInt64(k) &* 104_729) }
+            loader.start(epoch: epoch)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var lossSum = 0.0, correct = 0, seen = 0, step = 0
+            var lr: Float = 0
+            while let batch = loader.next() {
+                let n = batch.count
+                lr = config.schedule.rate(at: Double(epoch - 1) + Double(step) / Double(stepsPerEpoch))
+                let logits = try batch.images.withUnsafeBufferPointer {
+                    try network.forward(images: UnsafeBufferPointer(rebasing: $0[0..<(n * trainSet.shape.count)]), n: n, mode: .train)
+                }
+                let g = gradBuffer.reserve(n * C)
+                let loss = try batch.labels.withUnsafeBufferPointer { lp in
+                    try SoftmaxCrossEntropy.forwardBackward(batch: n, classes: C, logits: logits.buffer, labels: UnsafeBufferPointer(rebasing: lp[0..<n]),
+                                                            labelSmoothing: config.labelSmoothing, logitsGrad: UnsafeMutableBufferPointer(start: g, count: n * C))
+                }
+                guard loss.isFinite else {
+                    throw TrainError.nonFiniteLoss(epoch: epoch, step: step, value: loss,
+                                                   lastCheckpoint: completedEpochs > 0 ? modelPath : nil)
+                }
+                for j in 0..<n where Evaluator.argmax(logits.pointer, row: j, classes: C) == Int(batch.labels[j]) { correct += 1 }
+                try network.backward(logitsGrad: Activation(n: n, c: C, h: 1, w: 1, pointer: g))
+                if config.sparsity > 0 { applySparsity(config.sparsity) }
+                sgd.step(learningRate: lr)
+                lossSum += Double(loss) * Double(n); seen += n; step += 1; imagesThisProcess += n
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - runStart) * 1e-9
+                let ips = Double(imagesThisProcess) / max(elapsed, 1e-9)
+                let remainingImages = Double((config.epochs - epoch) * stepsPerEpoch * config.batchSize + (stepsPerEpoch - step) * config.batchSize)
+                events(.step(epoch: epoch, epochs: config.epochs, step: step, steps: stepsPerEpoch, loss: lossSum / Double(seen),
+                             runningAccuracy: Double(correct) / Double(seen), imagesPerSecond: ips, etaSeconds: remainingImages / max(ips, 1e-9)))
+            }
+            let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            let eval = try Evaluator.evaluate(network, dataset: testSet, normalization: normalization)
+            completedEpochs = epoch
+            epochsThisProcess += 1
+            try saveCheckpoints()
+            let m = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
+                                 testLoss: eval.loss, testAccuracy: eval.accuracy, learningRate: Double(lr),
+                                 seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9,
+                                 imagesPerSecond: Double(seen) / max(trainSeconds, 1e-9))
+            try appendMetrics(m)
+            events(.epochEnd(m))
+        }
+    }
+
+    /// Network Slimming (Liu et al. 2017): the subgradient of lambda * sum |gamma| over gated BNs.
+    func applySparsity(_ lambda: Float) {
+        for g in network.gated {
+            let w = g.bn.weight
+            for i in 0..<w.count { w.grad[i] += lambda * (w.value[i] > 0 ? 1 : (w.value[i] < 0 ? -1 : 0)) }
+        }
+    }
+
+    func appendMetrics(_ m: EpochMetrics) throws {
+        let line = String(decoding: try JSONEncoder.sorted.encode(m), as: UTF8.self) + "\n"
+        if let h = FileHandle(forWritingAtPath: metricsPath) {
+            defer { try? h.close() }
+            try h.seekToEnd()
+            try h.write(contentsOf: Data(line.utf8))
+        } else {
+            try Data(line.utf8).write(to: URL(fileURLWithPath: metricsPath))
+        }
+    }
+}

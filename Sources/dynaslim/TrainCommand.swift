@@ -1,0 +1,98 @@
+import ArgumentParser
+import DynaSlimCore
+import DynaSlimData
+import DynaSlimIO
+import DynaSlimNN
+import DynaSlimTrain
+import Foundation
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model on real data; writes config.json, metrics.jsonl and checkpoints under --out.",
+        discussion: """
+            A run directory holds config.json (the full configuration), metrics.jsonl (one line per epoch:
+            train/test loss and accuracy, learning rate, time), model.safetensors (PyTorch state_dict names;
+            loads with `dynaslim eval` or safetensors.torch.load_file) and resume.safetensors (optimizer
+            state). Checkpoints are written atomically at the end of every epoch; `--resume` continues an
+            interrupted run exactly. `--from CHECKPOINT` starts from existing weights (fine-tuning, or a
+            thinned model from `dynaslim prune`).
+            """)
+
+    @Option(help: "Model: resnet20/32/38/44/56/110 (any 6n+2), vgg16, vgg19, mcifarnet.") var model = "resnet20"
+    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse.") var dataset: DatasetName = .fashionMNIST
+    @Option(help: "Dataset folder (default: /usr/share/datasets/fashion-mnist, ../shared/data/cifar-10-batches-bin).") var data: String?
+    @Option(help: "Epochs.") var epochs = 10
+    @Option(help: "Batch size.") var batchSize = 128
+    @Option(help: "Base learning rate.") var lr: Float = 0.1
+    @Option(help: "Learning-rate schedule: constant, step, cosine.") var schedule: LRSchedule.Kind = .cosine
+    @Option(help: "Step schedule milestones (epochs), comma separated, e.g. 100,150.") var milestones = ""
+    @Option(help: "Step schedule factor.") var lrGamma: Float = 0.1
+    @Option(help: "Linear warm-up epochs.") var warmup: Float = 0
+    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Flag(help: "Nesterov momentum.") var nesterov = false
+    @Option(help: "Weight decay (L2, all parameters).") var weightDecay: Float = 5e-4
+    @Option(help: "Label smoothing epsilon.") var labelSmoothing: Float = 0
+    @Option(help: "Network Slimming L1 penalty on gated BN gammas (e.g. 1e-5 ResNet, 1e-4 VGG).") var sparsity: Float = 0
+    @Option(help: "Residual shortcut for ResNets: A (zero-padding) or B (1x1 conv + BN).") var shortcut: ShortcutKind = .a
+    @Option(help: "Initial BN gamma (Network Slimming uses 0.5).") var gammaInit: Float = 1
+    @Option(help: "Dropout probability (M-CifarNet).") var dropout: Float = 0.3
+    @Option(help: "Random seed (init, shuffling, augmentation, dropout).") var seed: UInt64 = 0
+    @Flag(inversion: .prefixedNo, help: "Random crop (4-pixel zero padding); default on for CIFAR.") var crop: Bool?
+    @Flag(inversion: .prefixedNo, help: "Random horizontal flip; default on for CIFAR and Fashion-MNIST.") var flip: Bool?
+    @Option(help: "Use only the first N training images.") var trainLimit: Int?
+    @Option(help: "Use only the first N test images.") var testLimit: Int?
+    @Option(help: "Initialize from this checkpoint (fine-tuning; keeps its architecture and widths).") var from: String?
+    @Option(help: "Run directory.") var out: String
+    @Flag(help: "Continue the run in --out from its last finished epoch (other options are ignored).") var resume = false
+
+    func run() throws {
+        BLAS.setThreadCount(1)
+        let run: TrainingRun
+        if resume {
+            run = try TrainingRun.resume(directory: out)
+            print("resuming \(out) after epoch \(run.completedEpochs) of \(run.config.epochs)")
+        } else {
+            let defaults = DatasetCatalog.defaultAugmentation(dataset)
+            let aug = Augmentation(randomCrop: crop ?? defaults.randomCrop, cropPadding: 4, horizontalFlip: flip ?? defaults.horizontalFlip)
+            let ms = try milestones.split(separator: ",").map { s -> Int in
+                guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad milestone '\(s)'") }
+                return v
+            }
+            var network: Network?
+            var modelConfig = ModelConfig(architecture: model, shortcut: shortcut, gammaInit: gammaInit, dropout: dropout)
+            if let from {
+                let loaded = try Checkpoint.load(from, fallback: modelConfig)
+                network = loaded.network
+                modelConfig = loaded.network.config
+            }
+            let config = TrainConfig(model: modelConfig, dataset: dataset, dataPath: data, epochs: epochs, batchSize: batchSize,
+                                     schedule: LRSchedule(kind: schedule, baseLR: lr, epochs: epochs, milestones: ms, gamma: lrGamma, warmupEpochs: warmup),
+                                     sgd: SGDConfig(momentum: momentum, weightDecay: weightDecay, nesterov: nesterov),
+                                     labelSmoothing: labelSmoothing, seed: seed, augmentation: aug, sparsity: sparsity,
+                                     trainLimit: trainLimit, testLimit: testLimit, initializedFrom: from)
+            run = try TrainingRun.create(config: config, directory: out, network: network)
+            print("training \(run.network.config.architecture) on \(dataset.rawValue): \(run.trainSet.count) train / \(run.testSet.count) test images of \(run.trainSet.shape), "
+                  + "\(formatCount(run.network.parameterCount)) parameters, \(formatCount(run.network.macsPerImage)) MACs/image -> \(out)")
+        }
+        let tty = stdoutIsTerminal
+        var lastPrint = Date.distantPast
+        try run.run { event in
+            switch event {
+            case let .step(epoch, epochs, step, steps, loss, acc, ips, eta):
+                let line = String(format: "epoch %d/%d step %d/%d loss %.4f acc %.2f%% %.0f img/s ETA %@", epoch, epochs, step, steps, loss, acc * 100, ips, formatDuration(eta))
+                if tty {
+                    print("\r\u{1B}[K" + line, terminator: "")
+                    flushStdout()
+                } else if Date().timeIntervalSince(lastPrint) > 30 || step == steps {
+                    print(line); flushStdout(); lastPrint = Date()
+                }
+            case let .epochEnd(m):
+                if tty { print("") }
+                print(String(format: "epoch %d: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | lr %.4g | %.0fs (%.0f img/s)",
+                             m.epoch, m.trainLoss, m.trainAccuracy * 100, m.testLoss, m.testAccuracy * 100, m.learningRate, m.seconds, m.imagesPerSecond))
+                flushStdout()
+            }
+        }
+        print("checkpoint: \(run.modelPath)")
+    }
+}
