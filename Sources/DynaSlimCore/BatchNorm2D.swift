@@ -34,7 +34,7 @@ public enum BatchNorm2D {
         _ g: BatchNormGeometry, input: UnsafeBufferPointer<Float>, gamma: UnsafeBufferPointer<Float>, beta: UnsafeBufferPointer<Float>,
         output: UnsafeMutableBufferPointer<Float>, savedMean: UnsafeMutableBufferPointer<Float>, savedInvStd: UnsafeMutableBufferPointer<Float>,
         runningMean: UnsafeMutableBufferPointer<Float>, runningVar: UnsafeMutableBufferPointer<Float>,
-        momentum: Float = defaultMomentum, epsilon: Float = defaultEpsilon
+        momentum: Float = defaultMomentum, epsilon: Float = defaultEpsilon, fuseReLU: Bool = false
     ) throws(ShapeError) {
         let C = g.channels
         try validate("batchnorm forward", g, [("input", input.count, g.count), ("gamma", gamma.count, C), ("beta", beta.count, C),
@@ -47,24 +47,17 @@ public enum BatchNorm2D {
         let N = g.batch, P = g.plane, m = N * P
         Parallel.forChunks(C, threads: threadsFor(g.count)) { _, channels in
             for c in channels {
-                // Two-pass mean / variance in Double for stability on large planes.
-                var sum = 0.0
+                // Mean and variance in one pass: per-row Float sums around a shift (the row's first
+                // value, against cancellation), accumulated across rows in Double.
+                let pivot = x[c * P]
+                var sum = 0.0, sumSq = 0.0
                 for n in 0..<N {
-                    let row = x.advanced(by: (n * C + c) * P)
-                    var s: Float = 0
-                    for i in 0..<P { s += row[i] }
-                    sum += Double(s)
+                    let (s, q) = VectorReductions.shiftedSums(x.advanced(by: (n * C + c) * P), P, pivot: pivot)
+                    sum += Double(s); sumSq += Double(q)
                 }
-                let mean = sum / Double(m)
-                let meanF = Float(mean)
-                var sq = 0.0
-                for n in 0..<N {
-                    let row = x.advanced(by: (n * C + c) * P)
-                    var s: Float = 0
-                    for i in 0..<P { let d = row[i] - meanF; s += d * d }
-                    sq += Double(s)
-                }
-                let variance = sq / Double(m)
+                let shiftedMean = sum / Double(m)
+                let variance = max(0, sumSq / Double(m) - shiftedMean * shiftedMean)
+                let meanF = Float(shiftedMean + Double(pivot))
                 let invStd = Float(1 / (variance + Double(epsilon)).squareRoot())
                 sm[c] = meanF; si[c] = invStd
                 let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
@@ -72,8 +65,8 @@ public enum BatchNorm2D {
                 rv[c] = (1 - momentum) * rv[c] + momentum * Float(unbiased)
                 let scale = ga[c] * invStd, shift = be[c] - meanF * scale
                 for n in 0..<N {
-                    let src = x.advanced(by: (n * C + c) * P), dst = y.advanced(by: (n * C + c) * P)
-                    for i in 0..<P { dst[i] = src[i] * scale + shift }
+                    VectorReductions.affine(x.advanced(by: (n * C + c) * P), y.advanced(by: (n * C + c) * P), P,
+                                            scale: scale, shift: shift, relu: fuseReLU)
                 }
             }
         }
@@ -83,7 +76,7 @@ public enum BatchNorm2D {
     public static func forwardInference(
         _ g: BatchNormGeometry, input: UnsafeBufferPointer<Float>, gamma: UnsafeBufferPointer<Float>, beta: UnsafeBufferPointer<Float>,
         runningMean: UnsafeBufferPointer<Float>, runningVar: UnsafeBufferPointer<Float>,
-        output: UnsafeMutableBufferPointer<Float>, epsilon: Float = defaultEpsilon
+        output: UnsafeMutableBufferPointer<Float>, epsilon: Float = defaultEpsilon, fuseReLU: Bool = false
     ) throws(ShapeError) {
         let C = g.channels
         try validate("batchnorm inference", g, [("input", input.count, g.count), ("gamma", gamma.count, C), ("beta", beta.count, C),
@@ -97,8 +90,8 @@ public enum BatchNorm2D {
                 let invStd = 1 / (rv[c] + epsilon).squareRoot()
                 let scale = ga[c] * invStd, shift = be[c] - rm[c] * scale
                 for n in 0..<N {
-                    let src = x.advanced(by: (n * C + c) * P), dst = y.advanced(by: (n * C + c) * P)
-                    for i in 0..<P { dst[i] = src[i] * scale + shift }
+                    VectorReductions.affine(x.advanced(by: (n * C + c) * P), y.advanced(by: (n * C + c) * P), P,
+                                            scale: scale, shift: shift, relu: fuseReLU)
                 }
             }
         }
@@ -109,9 +102,12 @@ public enum BatchNorm2D {
     public static func backwardTraining(
         _ g: BatchNormGeometry, input: UnsafeBufferPointer<Float>, gamma: UnsafeBufferPointer<Float>,
         savedMean: UnsafeBufferPointer<Float>, savedInvStd: UnsafeBufferPointer<Float>, outputGrad: UnsafeBufferPointer<Float>,
-        inputGrad: UnsafeMutableBufferPointer<Float>, gammaGrad: UnsafeMutableBufferPointer<Float>, betaGrad: UnsafeMutableBufferPointer<Float>
+        inputGrad: UnsafeMutableBufferPointer<Float>, gammaGrad: UnsafeMutableBufferPointer<Float>, betaGrad: UnsafeMutableBufferPointer<Float>,
+        reluOutput: UnsafeBufferPointer<Float>? = nil
     ) throws(ShapeError) {
         let C = g.channels
+        if let reluOutput { try ShapeError.check("batchnorm backward", "relu output", count: reluOutput.count, expected: g.count, shape: g.shape) }
+        let ro = reluOutput.map { SendableConstPointer($0.baseAddress!) }
         try validate("batchnorm backward", g, [("input", input.count, g.count), ("gamma", gamma.count, C),
             ("saved mean", savedMean.count, C), ("saved invstd", savedInvStd.count, C), ("output gradient", outputGrad.count, g.count),
             ("input gradient", inputGrad.count, g.count), ("gamma gradient", gammaGrad.count, C), ("beta gradient", betaGrad.count, C)])
@@ -125,9 +121,9 @@ public enum BatchNorm2D {
                 let mean = sm[c], invStd = si[c]
                 var sumDy: Float = 0, sumDyXhat: Float = 0
                 for n in 0..<N {
-                    let xr = x.advanced(by: (n * C + c) * P), dr = dy.advanced(by: (n * C + c) * P)
-                    var a: Float = 0, b: Float = 0
-                    for i in 0..<P { a += dr[i]; b += dr[i] * (xr[i] - mean) }
+                    // Fused ReLU: the gradient reaching the BN output is dy * [y > 0].
+                    let (a, b) = VectorReductions.gradientSums(dy.advanced(by: (n * C + c) * P), x.advanced(by: (n * C + c) * P), P,
+                                                               mean: mean, mask: ro?.advanced(by: (n * C + c) * P))
                     sumDy += a; sumDyXhat += b
                 }
                 sumDyXhat *= invStd
@@ -137,7 +133,8 @@ public enum BatchNorm2D {
                 for n in 0..<N {
                     let xr = x.advanced(by: (n * C + c) * P), dr = dy.advanced(by: (n * C + c) * P)
                     let out = dx.advanced(by: (n * C + c) * P)
-                    for i in 0..<P { out[i] = k * (m * dr[i] - meanDy - (xr[i] - mean) * meanTerm) }
+                    VectorReductions.batchNormInputGrad(dr, xr, out, P, mask: ro?.advanced(by: (n * C + c) * P),
+                                                        a: k * m, b: -k * meanDy + k * mean * meanTerm, c: -k * meanTerm)
                 }
             }
         }
@@ -148,7 +145,7 @@ public enum BatchNorm2D {
         _ g: BatchNormGeometry, input: UnsafeBufferPointer<Float>, gamma: UnsafeBufferPointer<Float>,
         runningMean: UnsafeBufferPointer<Float>, runningVar: UnsafeBufferPointer<Float>, outputGrad: UnsafeBufferPointer<Float>,
         inputGrad: UnsafeMutableBufferPointer<Float>, gammaGrad: UnsafeMutableBufferPointer<Float>, betaGrad: UnsafeMutableBufferPointer<Float>,
-        epsilon: Float = defaultEpsilon
+        epsilon: Float = defaultEpsilon, reluOutput: UnsafeBufferPointer<Float>? = nil
     ) throws(ShapeError) {
         let C = g.channels
         try validate("batchnorm backward (eval)", g, [("input", input.count, g.count), ("gamma", gamma.count, C),
@@ -161,7 +158,7 @@ public enum BatchNorm2D {
             for n in 0..<N {
                 let base = (n * C + c) * P
                 for i in 0..<P {
-                    let d = outputGrad[base + i]
+                    let d = reluOutput.map { $0[base + i] > 0 ? outputGrad[base + i] : 0 } ?? outputGrad[base + i]
                     sdy += d; sdyx += d * (input[base + i] - mean) * invStd
                     inputGrad[base + i] = d * gamma[c] * invStd
                 }

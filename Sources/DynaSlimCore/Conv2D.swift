@@ -217,7 +217,12 @@ public enum Conv2D {
         if let biasGrad { try ShapeError.check(op, "bias gradient", count: biasGrad.count, expected: g.outChannels, shape: [g.outChannels]) }
         let x = SendableConstPointer(input.baseAddress!), w = SendableConstPointer(weight.baseAddress!)
         let dy = SendableConstPointer(outputGrad.baseAddress!)
-        let dx = inputGrad.map { SendablePointer($0.baseAddress!) }
+        // For stride-1 "same" convs the input gradient is itself a convolution: dY correlated with
+        // the flipped, transposed kernel W'[ci, co, ky, kx] = W[co, ci, k-1-ky, k-1-kx], padding
+        // k-1-p. Running it through `forward` avoids the large dCol matrix and the col2im pass.
+        let inputGradByConv = inputGrad != nil && g.stride == 1 && !g.isPointwise && ShiftIm2col.applies(g)
+            && g.kernelHeight == g.kernelWidth
+        let dx = inputGradByConv ? nil : inputGrad.map { SendablePointer($0.baseAddress!) }
         let inSize = g.inChannels * g.inPlane, outSize = g.outChannels * g.outPlane
         let M = g.outChannels, K = g.colRows, P = g.outPlane
         let chunks = max(1, min(workspace.threads, g.batch))
@@ -276,6 +281,16 @@ public enum Conv2D {
         for c in 1..<chunks {
             let part = workspace.buffer(c, 2, count: M * K)
             for i in 0..<(M * K) { dW[i] += part[i] }
+        }
+        if inputGradByConv, let inputGrad {
+            let k = g.kernelHeight, kk = k * k, Cin = g.inChannels
+            let wt = workspace.buffer(0, 4, count: M * K)
+            for co in 0..<M { for ci in 0..<Cin { for t in 0..<kk {
+                wt[(ci * M + co) * kk + (kk - 1 - t)] = weight[(co * Cin + ci) * kk + t]
+            } } }
+            var gt = g
+            gt.inChannels = M; gt.outChannels = Cin; gt.padding = k - 1 - g.padding
+            try forward(gt, input: outputGrad, weight: UnsafeBufferPointer(start: wt, count: M * K), output: inputGrad, workspace: workspace)
         }
         if let biasGrad {
             let db = biasGrad.baseAddress!

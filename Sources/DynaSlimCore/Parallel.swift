@@ -45,6 +45,15 @@ public enum Parallel {
         }
     }
 
+    /// Elementwise work over 0..<count: split across threads only when large enough to pay for
+    /// the fork (a few MB; DESIGN.md), else run inline.
+    @inline(__always)
+    public static func forRanges(_ count: Int, minimumPerThread: Int = 1 << 17, _ body: @Sendable (Range<Int>) -> Void) {
+        let threads = min(defaultThreadCount, max(1, count / minimumPerThread))
+        if threads <= 1 { body(0..<count); return }
+        forChunks(count, threads: threads) { _, r in body(r) }
+    }
+
     @inline(__always)
     public static func chunkRange(count: Int, chunks: Int, index: Int) -> Range<Int> {
         let base = count / chunks, extra = count % chunks

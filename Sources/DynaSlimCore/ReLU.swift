@@ -3,8 +3,10 @@
 public enum ReLU {
     public static func forward(input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>) throws(ShapeError) {
         try ShapeError.check("relu forward", "output", count: output.count, expected: input.count, shape: [input.count])
-        let x = input.baseAddress!, y = output.baseAddress!
-        for i in 0..<input.count { y[i] = max(x[i], 0) }
+        let x = SendableConstPointer(input.baseAddress!), y = SendablePointer(output.baseAddress!)
+        Parallel.forRanges(input.count) { r in
+            VectorReductions.affine(x.advanced(by: r.lowerBound), y.advanced(by: r.lowerBound), r.count, scale: 1, shift: 0, relu: true)
+        }
     }
 
     /// dx = dy * [y > 0]; `inputGrad` may alias `outputGrad`.
@@ -12,8 +14,11 @@ public enum ReLU {
                                 inputGrad: UnsafeMutableBufferPointer<Float>) throws(ShapeError) {
         try ShapeError.check("relu backward", "output gradient", count: outputGrad.count, expected: output.count, shape: [output.count])
         try ShapeError.check("relu backward", "input gradient", count: inputGrad.count, expected: output.count, shape: [output.count])
-        let y = output.baseAddress!, dy = outputGrad.baseAddress!, dx = inputGrad.baseAddress!
-        for i in 0..<output.count { dx[i] = y[i] > 0 ? dy[i] : 0 }
+        let y = SendableConstPointer(output.baseAddress!), dy = SendableConstPointer(outputGrad.baseAddress!)
+        let dx = SendablePointer(inputGrad.baseAddress!)
+        Parallel.forRanges(output.count) { r in
+            VectorReductions.maskPositive(dy.advanced(by: r.lowerBound), mask: y.advanced(by: r.lowerBound), dx.advanced(by: r.lowerBound), r.count)
+        }
     }
 
     public static func forwardNaive<T: BinaryFloatingPoint>(_ x: [T]) -> [T] { x.map { $0 > 0 ? $0 : 0 } }

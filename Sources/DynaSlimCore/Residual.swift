@@ -4,11 +4,16 @@
 // (PyTorch reference: F.pad(x[:, :, ::2, ::2], (0,0,0,0, planes//4, planes//4))).
 
 public enum ResidualAdd {
-    /// output = a + b (output may alias a or b). Backward passes dy to both branches unchanged.
-    public static func forward(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>) throws(ShapeError) {
+    /// output = a + b, or relu(a + b) with `relu` (the end of a residual block); output may alias
+    /// a or b. Backward passes dy (times [output > 0] with relu) to both branches unchanged.
+    public static func forward(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                               relu: Bool = false) throws(ShapeError) {
         try ShapeError.check("residual add", "second operand", count: b.count, expected: a.count, shape: [a.count])
         try ShapeError.check("residual add", "output", count: output.count, expected: a.count, shape: [a.count])
-        for i in 0..<a.count { output[i] = a[i] + b[i] }
+        let pa = SendableConstPointer(a.baseAddress!), pb = SendableConstPointer(b.baseAddress!), po = SendablePointer(output.baseAddress!)
+        Parallel.forRanges(a.count) { r in
+            VectorReductions.add(pa.advanced(by: r.lowerBound), pb.advanced(by: r.lowerBound), po.advanced(by: r.lowerBound), r.count, relu: relu)
+        }
     }
     public static func forwardNaive<T: BinaryFloatingPoint>(_ a: [T], _ b: [T]) -> [T] { zip(a, b).map(+) }
 }

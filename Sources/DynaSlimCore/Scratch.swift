@@ -26,7 +26,7 @@ public final class ScratchBuffer: @unchecked Sendable {
 /// Per-thread scratch for a kernel: `slots[chunk]` belongs to parallel chunk `chunk` alone.
 public final class Workspace: @unchecked Sendable {
     public let slots: [[ScratchBuffer]]  // [chunk][buffer index]
-    public init(threads: Int = Parallel.defaultThreadCount, buffersPerThread: Int = 4) {
+    public init(threads: Int = Parallel.defaultThreadCount, buffersPerThread: Int = 5) {
         slots = (0..<max(1, threads)).map { _ in (0..<buffersPerThread).map { _ in ScratchBuffer() } }
     }
     public var threads: Int { slots.count }

@@ -9,6 +9,8 @@ public final class BatchNormLayer: Layer {
     public let runningMean: StateBuffer, runningVar: StateBuffer, numBatchesTracked: StateBuffer
     public var momentum: Float = BatchNorm2D.defaultMomentum
     public var epsilon: Float = BatchNorm2D.defaultEpsilon
+    /// Applies ReLU in the same pass (conv-BN-ReLU stacks): relu(bn(x)), and its backward.
+    public let fusedReLU: Bool
     /// Per-sample channel multipliers [N * C] applied after normalization (nil = all ones).
     /// Backward treats the mask as a constant; `maskGrad` (if set) receives dL/dmask.
     public var channelMask: [Float]?
@@ -17,8 +19,9 @@ public final class BatchNormLayer: Layer {
     private var input: Activation?, lastMode: Mode = .train
     private var savedMean: [Float], savedInvStd: [Float]
 
-    public init(_ channels: Int, gammaInit: Float = 1) {
+    public init(_ channels: Int, gammaInit: Float = 1, fusedReLU: Bool = false) {
         self.channels = channels
+        self.fusedReLU = fusedReLU
         weight = Parameter(shape: [channels], value: [Float](repeating: gammaInit, count: channels))
         bias = Parameter(shape: [channels])
         runningMean = StateBuffer(shape: [channels])
@@ -50,14 +53,15 @@ public final class BatchNormLayer: Layer {
                 try savedMean.withUnsafeMutableBufferPointer { sm in try savedInvStd.withUnsafeMutableBufferPointer { si in
                     try runningMean.value.withUnsafeMutableBufferPointer { rm in try runningVar.value.withUnsafeMutableBufferPointer { rv in
                         try BatchNorm2D.forwardTraining(g, input: x.buffer, gamma: ga, beta: be, output: y.mutableBuffer, savedMean: sm,
-                                                        savedInvStd: si, runningMean: rm, runningVar: rv, momentum: momentum, epsilon: epsilon)
+                                                        savedInvStd: si, runningMean: rm, runningVar: rv, momentum: momentum, epsilon: epsilon,
+                                                        fuseReLU: fusedReLU)
                     } }
                 } }
                 numBatchesTracked.value[0] += 1
             case .eval:
                 try runningMean.value.withUnsafeBufferPointer { rm in try runningVar.value.withUnsafeBufferPointer { rv in
                     try BatchNorm2D.forwardInference(g, input: x.buffer, gamma: ga, beta: be, runningMean: rm, runningVar: rv,
-                                                     output: y.mutableBuffer, epsilon: epsilon)
+                                                     output: y.mutableBuffer, epsilon: epsilon, fuseReLU: fusedReLU)
                 } }
             }
         } }
@@ -78,6 +82,9 @@ public final class BatchNormLayer: Layer {
         let g = BatchNormGeometry(batch: x.n, channels: channels, plane: x.plane)
         let dx = dxBuf.view(n: x.n, s)
         var grad = dy
+        // The BN(+ReLU) output before masking, for the fused ReLU's gradient.
+        let preMask = channelMask == nil ? out.view(n: x.n, s) : normalized.view(n: x.n, s)
+        let reluOutput = fusedReLU ? preMask.buffer : nil
         if let mask = channelMask {
             // y = mask * bn(x): dL/dmask = sum_plane dy * bn(x); dL/dbn(x) = dy * mask.
             let bnOut = normalized.view(n: x.n, s), P = x.plane, gm = maskedDy.view(n: x.n, s)
@@ -97,13 +104,14 @@ public final class BatchNormLayer: Layer {
                 case .train:
                     try savedMean.withUnsafeBufferPointer { sm in try savedInvStd.withUnsafeBufferPointer { si in
                         try BatchNorm2D.backwardTraining(g, input: x.buffer, gamma: ga, savedMean: sm, savedInvStd: si,
-                                                         outputGrad: grad.buffer, inputGrad: dx.mutableBuffer, gammaGrad: dg, betaGrad: db)
+                                                         outputGrad: grad.buffer, inputGrad: dx.mutableBuffer, gammaGrad: dg, betaGrad: db,
+                                                         reluOutput: reluOutput)
                     } }
                 case .eval:
                     try runningMean.value.withUnsafeBufferPointer { rm in try runningVar.value.withUnsafeBufferPointer { rv in
                         try BatchNorm2D.backwardInference(g, input: x.buffer, gamma: ga, runningMean: rm, runningVar: rv,
                                                           outputGrad: grad.buffer, inputGrad: dx.mutableBuffer, gammaGrad: dg, betaGrad: db,
-                                                          epsilon: epsilon)
+                                                          epsilon: epsilon, reluOutput: reluOutput)
                     } }
                 }
             }

@@ -52,20 +52,20 @@ public enum ShortcutKind: String, Codable, Sendable { case a = "A", b = "B" }
 /// (prunable) channel set, so `midChannels` may be below `planes` in a thinned model.
 public final class BasicBlock: Layer {
     public let inPlanes, planes, midChannels, stride: Int
-    public let conv1: Conv2dLayer, bn1: BatchNormLayer, relu1 = ReLULayer(), conv2: Conv2dLayer, bn2: BatchNormLayer
+    public let conv1: Conv2dLayer, bn1: BatchNormLayer, conv2: Conv2dLayer, bn2: BatchNormLayer
     public let shortcutKind: ShortcutKind
     /// Option B projection (1x1 conv + BN), named "shortcut.0" / "shortcut.1".
     public let projection: Sequential?
     private let out = ActivationBuffer(), sumBuf = ActivationBuffer(), shortBuf = ActivationBuffer(), dxBuf = ActivationBuffer()
-    private let reluOut = ReLULayer()
-    private var input: Activation?
+    private let dsumBuf = ActivationBuffer()
+    private var input: Activation?, output: Activation?
 
     public init(inPlanes: Int, planes: Int, midChannels: Int? = nil, stride: Int, shortcut: ShortcutKind, gammaInit: Float, workspace: Workspace) {
         self.inPlanes = inPlanes; self.planes = planes; self.stride = stride; self.shortcutKind = shortcut
         let mid = midChannels ?? planes
         self.midChannels = mid
         conv1 = Conv2dLayer(inPlanes, mid, kernel: 3, stride: stride, padding: 1, workspace: workspace)
-        bn1 = BatchNormLayer(mid, gammaInit: gammaInit)
+        bn1 = BatchNormLayer(mid, gammaInit: gammaInit, fusedReLU: true)
         conv2 = Conv2dLayer(mid, planes, kernel: 3, stride: 1, padding: 1, workspace: workspace)
         bn2 = BatchNormLayer(planes, gammaInit: gammaInit)
         if (stride != 1 || inPlanes != planes) && shortcut == .b {
@@ -76,7 +76,8 @@ public final class BasicBlock: Layer {
 
     var needsShortcutTransform: Bool { stride != 1 || inPlanes != planes }
 
-    var branch: [(String, Layer)] { [("conv1", conv1), ("bn1", bn1), ("relu1", relu1), ("conv2", conv2), ("bn2", bn2)] }
+    /// conv1 -> bn1 (+ReLU, fused) -> conv2 -> bn2.
+    var branch: [(String, Layer)] { [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2)] }
 
     public var namedParameters: [(String, Parameter)] {
         [("conv1.weight", conv1.weight), ("bn1.weight", bn1.weight), ("bn1.bias", bn1.bias),
@@ -109,7 +110,7 @@ public final class BasicBlock: Layer {
     }
     public func summary(prefix: String, input s: FeatureShape) -> [LayerSummary] {
         var b = s, rows: [LayerSummary] = []
-        for (name, l) in branch where !(l is ReLULayer) {
+        for (name, l) in branch {
             rows += l.summary(prefix: join(prefix, name), input: b)
             b = (try? l.outputShape(b)) ?? b
         }
@@ -129,14 +130,17 @@ public final class BasicBlock: Layer {
             short = shortBuf.view(n: x.n, os)
             try ZeroPadShortcut.forward(zeroPadGeometry(x.n, FeatureShape(c: x.c, h: x.h, w: x.w)), input: x.buffer, output: short.mutableBuffer)
         }
-        let sum = sumBuf.view(n: x.n, os)
-        try ResidualAdd.forward(b.buffer, short.buffer, output: sum.mutableBuffer)
-        return try reluOut.forward(sum, mode: mode)
+        let y = sumBuf.view(n: x.n, os)
+        try ResidualAdd.forward(b.buffer, short.buffer, output: y.mutableBuffer, relu: true)
+        output = y
+        return y
     }
 
     public func backward(_ dy: Activation, needInputGrad: Bool) throws -> Activation? {
         guard let x = input else { throw ShapeError("BasicBlock backward", "called before forward") }
-        let dsum = try reluOut.backward(dy, needInputGrad: true)!
+        guard let y = output else { throw ShapeError("BasicBlock backward", "called before forward") }
+        let dsum = dsumBuf.view(n: y.n, FeatureShape(c: y.c, h: y.h, w: y.w))
+        try ReLU.backward(output: y.buffer, outputGrad: dy.buffer, inputGrad: dsum.mutableBuffer)
         var g: Activation = dsum
         for (_, l) in branch.reversed() { g = try l.backward(g, needInputGrad: true)! }
         // g: gradient w.r.t. x through the branch. Add the shortcut's gradient.
@@ -149,7 +153,7 @@ public final class BasicBlock: Layer {
             try ResidualAdd.forward(g.buffer, ds.buffer, output: dx.mutableBuffer)
         } else {
             try ZeroPadShortcut.backward(zeroPadGeometry(x.n, s), outputGrad: dsum.buffer, inputGrad: dx.mutableBuffer)
-            for i in 0..<dx.count { dx.pointer[i] += g.pointer[i] }
+            try ResidualAdd.forward(UnsafeBufferPointer(dx.mutableBuffer), g.buffer, output: dx.mutableBuffer)
         }
         return dx
     }

@@ -11,7 +11,7 @@ import DynaSlimCore
 public enum ModelZoo {
     public static let architectures = ["resnet20", "resnet32", "resnet38", "resnet44", "resnet56", "resnet110", "vgg16", "vgg19", "mcifarnet"]
 
-    public static func build(_ config: ModelConfig, seed: UInt64 = 0, workspace: Workspace = Workspace(threads: Parallel.defaultThreadCount, buffersPerThread: 4)) throws -> Network {
+    public static func build(_ config: ModelConfig, seed: UInt64 = 0, workspace: Workspace = Workspace(threads: Parallel.defaultThreadCount)) throws -> Network {
         var rng = SplitMix64(seed: seed)
         let a = config.architecture
         if a.hasPrefix("resnet"), let depth = Int(a.dropFirst(6)) {
@@ -53,7 +53,7 @@ public enum ModelZoo {
     static func resnet(_ config: ModelConfig, blocksPerStage n: Int, rng: inout SplitMix64, workspace: Workspace) throws -> Network {
         let conv1 = Conv2dLayer(config.inputChannels, 16, kernel: 3, padding: 1, workspace: workspace)
         kaimingFanIn(conv1.weight, rng: &rng)
-        var children: [(String, Layer)] = [("conv1", conv1), ("bn1", BatchNormLayer(16, gammaInit: config.gammaInit)), ("relu", ReLULayer())]
+        var children: [(String, Layer)] = [("conv1", conv1), ("bn1", BatchNormLayer(16, gammaInit: config.gammaInit, fusedReLU: true))]
         var gated: [GatedLayer] = []
         var inPlanes = 16
         for (stage, planes) in [16, 32, 64].enumerated() {
@@ -90,8 +90,9 @@ public enum ModelZoo {
             let out = try width(config, "feature.\(idx + 1)", v)
             let conv = Conv2dLayer(inC, out, kernel: 3, padding: 1, workspace: workspace)
             kaimingFanOut(conv.weight, rng: &rng)
-            let bn = BatchNormLayer(out, gammaInit: config.gammaInit)
-            layers += [conv, bn, ReLULayer()]
+            // BN with fused ReLU; a parameter-free ReLU slot keeps PyTorch's feature.{i} numbering.
+            let bn = BatchNormLayer(out, gammaInit: config.gammaInit, fusedReLU: true)
+            layers += [conv, bn, IdentityLayer()]
             convs.append((idx, conv, bn))
             inC = out
         }
@@ -118,8 +119,8 @@ public enum ModelZoo {
             let out = try width(config, "features.\(idx + 1)", c)
             let conv = Conv2dLayer(inC, out, kernel: 3, stride: s, padding: p, workspace: workspace)
             kaimingFanIn(conv.weight, rng: &rng)
-            let bn = BatchNormLayer(out, gammaInit: config.gammaInit)
-            layers += [conv, bn, ReLULayer()]
+            let bn = BatchNormLayer(out, gammaInit: config.gammaInit, fusedReLU: true)
+            layers += [conv, bn, IdentityLayer()]
             convs.append((idx, conv, bn))
             if k == 2 || k == 5 { let d = DropoutLayer(probability: config.dropout); dropouts.append(d); layers.append(d) }
             inC = out

@@ -22,6 +22,17 @@ public final class ReLULayer: Layer {
     }
 }
 
+/// Passes its input through: stands where PyTorch has an nn.ReLU whose work a preceding
+/// BatchNormLayer(fusedReLU: true) already did, so Sequential indices match state_dict names.
+public final class IdentityLayer: Layer {
+    public init() {}
+    public func outputShape(_ s: FeatureShape) throws -> FeatureShape { s }
+    public func macs(_ s: FeatureShape) -> Int { 0 }
+    public func forward(_ x: Activation, mode: Mode) throws -> Activation { x }
+    public func backward(_ dy: Activation, needInputGrad: Bool) throws -> Activation? { dy }
+    public func summary(prefix: String, input: FeatureShape) -> [LayerSummary] { [] }
+}
+
 public final class MaxPoolLayer: Layer {
     public let kernel, stride: Int
     private let out = ActivationBuffer(), dxBuf = ActivationBuffer()

@@ -118,3 +118,38 @@ struct BatchNormTests {
         }
     }
 }
+
+@Suite("BatchNorm2D fused with ReLU")
+struct BatchNormReLUTests {
+    @Test("fused forward = relu(bn(x)); fused backward = bn backward of dy * [y > 0]")
+    func fused() throws {
+        let g = BatchNormGeometry(batch: 3, channels: 4, plane: 300)
+        let x = TestSupport.randomFloats(g.count, seed: 21), gamma = TestSupport.randomFloats(g.channels, seed: 22)
+        let beta = TestSupport.randomFloats(g.channels, seed: 23), dy = TestSupport.randomFloats(g.count, seed: 24)
+        var rm = [Float](repeating: 0, count: 4), rv = [Float](repeating: 1, count: 4), mean = rm, inv = rm
+        var y = [Float](repeating: 0, count: g.count), dx = y, dg = rm, db = rm
+        try x.withUnsafeBufferPointer { xp in try gamma.withUnsafeBufferPointer { gp in try beta.withUnsafeBufferPointer { bp in
+            try y.withUnsafeMutableBufferPointer { yp in try mean.withUnsafeMutableBufferPointer { mp in try inv.withUnsafeMutableBufferPointer { ip in
+                try rm.withUnsafeMutableBufferPointer { rmp in try rv.withUnsafeMutableBufferPointer { rvp in
+                    try BatchNorm2D.forwardTraining(g, input: xp, gamma: gp, beta: bp, output: yp, savedMean: mp, savedInvStd: ip,
+                                                   runningMean: rmp, runningVar: rvp, fuseReLU: true)
+                } }
+                try dy.withUnsafeBufferPointer { dyp in try dx.withUnsafeMutableBufferPointer { dxp in
+                    try dg.withUnsafeMutableBufferPointer { dgp in try db.withUnsafeMutableBufferPointer { dbp in
+                        try BatchNorm2D.backwardTraining(g, input: xp, gamma: gp, savedMean: UnsafeBufferPointer(mp), savedInvStd: UnsafeBufferPointer(ip),
+                                                        outputGrad: dyp, inputGrad: dxp, gammaGrad: dgp, betaGrad: dbp, reluOutput: UnsafeBufferPointer(yp))
+                    } }
+                } }
+            } } }
+        } } }
+        let xd = x.map(Double.init), gd = gamma.map(Double.init)
+        let bnOut = BatchNorm2D.forwardTrainingNaive(g, input: xd, gamma: gd, beta: beta.map(Double.init),
+                                                     runningMean: [0, 0, 0, 0], runningVar: [1, 1, 1, 1]).output
+        #expect(TestSupport.relativeError(y, ReLU.forwardNaive(bnOut)) <= 1e-5)
+        let masked = ReLU.backwardNaive(input: bnOut, outputGrad: dy.map(Double.init))
+        let ref = BatchNorm2D.backwardTrainingNaive(g, input: xd, gamma: gd, outputGrad: masked)
+        #expect(TestSupport.relativeError(dx, ref.input) <= 1e-4)
+        #expect(TestSupport.relativeError(dg, ref.gamma) <= 1e-4)
+        #expect(TestSupport.relativeError(db, ref.beta) <= 1e-4)
+    }
+}
