@@ -87,7 +87,7 @@ struct NetworkGradientTests {
             for i in stride(from: 0, to: p.count, by: max(1, p.count / 5)) {
                 // Float32 central differences: h small enough to rarely cross a ReLU kink, large
                 // enough to stay above the loss's rounding (checked: values converge as h shrinks).
-                let v = p.value[i], h: Float = 1e-3
+                let v = p.value[i], h: Float = 2.5e-4
                 p.value[i] = v + h; let lp = try loss(net, x, labels, grad: false)
                 p.value[i] = v - h; let lm = try loss(net, x, labels, grad: false)
                 p.value[i] = v
