@@ -39,7 +39,7 @@ let package = Package(
             ]),
         .testTarget(name: "DynaSlimCoreTests", dependencies: ["DynaSlimCore"]),
         .testTarget(name: "DynaSlimNNTests", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
-        .testTarget(name: "DynaSlimDataTests", dependencies: ["DynaSlimCore", "DynaSlimData"]),
+        .testTarget(name: "DynaSlimDataTests", dependencies: ["DynaSlimCore", "DynaSlimData", "CZlib"]),
         .testTarget(name: "DynaSlimIOTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimIO"]),
         .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain"]),
     ],
