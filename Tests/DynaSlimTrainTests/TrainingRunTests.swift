@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import DynaSlimCore
+import DynaSlimData
+import DynaSlimIO
+import DynaSlimNN
+@testable import DynaSlimTrain
+
+/// A learnable synthetic problem: the class is which quadrant of an 8x8 image is bright.
+func quadrantDataset(_ n: Int, seed: UInt64) throws -> ImageDataset {
+    var rng = SplitMix64(seed: seed)
+    var images = [UInt8](), labels = [Int32]()
+    for _ in 0..<n {
+        let c = rng.nextInt(below: 4)
+        labels.append(Int32(c))
+        for y in 0..<8 { for x in 0..<8 {
+            let q = (y / 4) * 2 + x / 4
+            images.append(UInt8(min(255, (q == c ? 160 : 40) + rng.nextInt(below: 60))))
+        } }
+    }
+    return try ImageDataset(name: "quadrants", images: images, labels: labels, shape: FeatureShape(c: 1, h: 8, w: 8), classes: 4)
+}
+
+func runDirectory() -> String { NSTemporaryDirectory() + "dynaslim-run-\(UUID().uuidString)" }
+
+func config(_ arch: String, epochs: Int, schedule: LRSchedule? = nil) -> TrainConfig {
+    TrainConfig(model: ModelConfig(architecture: arch), dataset: .fashionMNIST, epochs: epochs, batchSize: 16,
+                schedule: schedule ?? LRSchedule(kind: .cosine, baseLR: 0.05, epochs: epochs), seed: 11,
+                augmentation: Augmentation(randomCrop: true, cropPadding: 1, horizontalFlip: true))
+}
+
+@Suite("Training runs", .serialized)
+struct TrainingRunTests {
+    @Test("a killed-and-resumed run reaches bit-identical weights", arguments: ["resnet8", "mcifarnet"])
+    func resumeIsExact(arch: String) throws {
+        let train = try quadrantDataset(80, seed: 1), test = try quadrantDataset(32, seed: 2)
+        let straight = try TrainingRun.create(config: config(arch, epochs: 3), directory: runDirectory(), train: train, test: test)
+        try straight.run()
+
+        let dir = runDirectory()
+        let first = try TrainingRun.create(config: config(arch, epochs: 3), directory: dir, train: train, test: test)
+        first.stopAfterEpochs = 1
+        try first.run()
+        #expect(first.completedEpochs == 1)
+        let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
+        #expect(resumed.completedEpochs == 1)
+        try resumed.run()
+        #expect(resumed.completedEpochs == 3)
+
+        let a = Checkpoint.stateDict(straight.network), b = Checkpoint.stateDict(resumed.network)
+        #expect(a.map(\.name) == b.map(\.name))
+        for (x, y) in zip(a, b) { #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name)") }
+        let lines = try String(contentsOfFile: resumed.metricsPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(FileManager.default.fileExists(atPath: dir + "/config.json"))
+    }
+
+    @Test("training learns the synthetic task and eval reads the checkpoint back")
+    func learns() throws {
+        let train = try quadrantDataset(256, seed: 3), test = try quadrantDataset(64, seed: 4)
+        var cfg = config("resnet8", epochs: 4)
+        cfg.augmentation = .none
+        let run = try TrainingRun.create(config: cfg, directory: runDirectory(), train: train, test: test)
+        var epochs: [EpochMetrics] = []
+        try run.run { if case let .epochEnd(m) = $0 { epochs.append(m) } }
+        #expect(epochs.count == 4)
+        #expect(epochs.last!.testAccuracy > 0.9)
+        let loaded = try Checkpoint.load(run.modelPath)
+        let r = try Evaluator.evaluate(loaded.network, dataset: test, normalization: run.normalization)
+        #expect(abs(r.accuracy - epochs.last!.testAccuracy) < 1e-9)
+        #expect(r.perClassAccuracy.count == 4)
+    }
+
+    @Test("a NaN loss stops the run with a clear error and keeps the last good checkpoint")
+    func nonFiniteLoss() throws {
+        let train = try quadrantDataset(64, seed: 5), test = try quadrantDataset(16, seed: 6)
+        let exploding = LRSchedule(kind: .step, baseLR: 0.01, epochs: 3, milestones: [1], gamma: 1e30)
+        let dir = runDirectory()
+        let run = try TrainingRun.create(config: config("resnet8", epochs: 3, schedule: exploding), directory: dir, train: train, test: test)
+        do {
+            try run.run()
+            Issue.record("expected the loss to diverge")
+        } catch let e as TrainError {
+            guard case let .nonFiniteLoss(epoch, _, _, checkpoint) = e else { Issue.record("wrong error \(e)"); return }
+            #expect(epoch == 2)
+            #expect(checkpoint == run.modelPath)
+            #expect(e.description.contains("last good checkpoint"))
+        }
+        let (_, meta) = try SafeTensors.read(run.resumePath)
+        #expect(meta["completed_epochs"] == "1")
+        _ = try Checkpoint.load(run.modelPath)  // finite and loadable
+        #expect(throws: TrainError.self) { try TrainingRun.create(config: config("resnet8", epochs: 1), directory: dir, train: train, test: test) }
+    }
+}
