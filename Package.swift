@@ -8,7 +8,7 @@ let package = Package(
     name: "DynaSlim",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain"]),
+        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming"]),
         .executable(name: "dynaslim", targets: ["dynaslim"]),
     ],
     dependencies: [
@@ -29,18 +29,21 @@ let package = Package(
         .target(name: "DynaSlimNN", dependencies: ["DynaSlimCore"]),
         .target(name: "DynaSlimData", dependencies: ["DynaSlimCore", "CZlib"]),
         .target(name: "DynaSlimIO", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
+        // Static Network Slimming (and, next, dynamic slimming): importance, policy, physical removal.
+        .target(name: "DynaSlimSlimming", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
         // Training loop, evaluation, run directories (config, metrics.jsonl, checkpoints, resume).
         .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO"]),
         .executableTarget(
             name: "dynaslim",
             dependencies: [
-                "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain",
+                "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DynaSlimCoreTests", dependencies: ["DynaSlimCore"]),
         .testTarget(name: "DynaSlimNNTests", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
         .testTarget(name: "DynaSlimDataTests", dependencies: ["DynaSlimCore", "DynaSlimData", "CZlib"]),
         .testTarget(name: "DynaSlimIOTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimIO"]),
+        .testTarget(name: "DynaSlimSlimmingTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming"]),
         .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain"]),
     ],
     swiftLanguageModes: [.v6]

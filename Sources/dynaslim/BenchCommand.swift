@@ -8,7 +8,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reproducible performance measurements that print ratios measured in one run.",
-        subcommands: [BenchKernels.self, BenchTrain.self])
+        subcommands: [BenchKernels.self, BenchTrain.self, BenchInfer.self])
 }
 
 struct BenchKernels: ParsableCommand {
