@@ -32,7 +32,7 @@ let package = Package(
         // Static Network Slimming (and, next, dynamic slimming): importance, policy, physical removal.
         .target(name: "DynaSlimSlimming", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
         // Training loop, evaluation, run directories (config, metrics.jsonl, checkpoints, resume).
-        .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO"]),
+        .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimSlimming"]),
         .executableTarget(
             name: "dynaslim",
             dependencies: [
@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "DynaSlimDataTests", dependencies: ["DynaSlimCore", "DynaSlimData", "CZlib"]),
         .testTarget(name: "DynaSlimIOTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimIO"]),
         .testTarget(name: "DynaSlimSlimmingTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming"]),
-        .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain"]),
+        .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -145,3 +145,32 @@ public final class LinearLayer: Layer {
         return dx
     }
 }
+
+public final class AvgPoolLayer: Layer {
+    public let kernel, stride: Int
+    private let out = ActivationBuffer(), dxBuf = ActivationBuffer()
+    private var inputShape: FeatureShape?, batch = 0
+    public init(kernel: Int, stride: Int) { self.kernel = kernel; self.stride = stride }
+    func geometry(_ n: Int, _ s: FeatureShape) -> PoolGeometry {
+        PoolGeometry(batch: n, channels: s.c, inHeight: s.h, inWidth: s.w, kernel: kernel, stride: stride)
+    }
+    public func outputShape(_ s: FeatureShape) throws -> FeatureShape {
+        try ShapeError.require(s.h >= kernel && s.w >= kernel, "AvgPool2d(\(kernel))", "input \(s) smaller than the window")
+        let g = geometry(1, s)
+        return FeatureShape(c: s.c, h: g.outHeight, w: g.outWidth)
+    }
+    public func macs(_ s: FeatureShape) -> Int { 0 }
+    public func forward(_ x: Activation, mode: Mode) throws -> Activation {
+        let s = FeatureShape(c: x.c, h: x.h, w: x.w)
+        let y = out.view(n: x.n, try outputShape(s))
+        try AvgPool2D.forward(geometry(x.n, s), input: x.buffer, output: y.mutableBuffer)
+        inputShape = s; batch = x.n
+        return y
+    }
+    public func backward(_ dy: Activation, needInputGrad: Bool) throws -> Activation? {
+        guard let s = inputShape else { throw ShapeError("AvgPool2d backward", "called before forward") }
+        let dx = dxBuf.view(n: batch, s)
+        try AvgPool2D.backward(geometry(batch, s), outputGrad: dy.buffer, inputGrad: dx.mutableBuffer)
+        return dx
+    }
+}

@@ -1,6 +1,7 @@
 // The full configuration of a training run, saved as runs/NAME/config.json and in checkpoints.
 import DynaSlimData
 import DynaSlimNN
+import DynaSlimSlimming
 
 public struct TrainConfig: Codable, Equatable, Sendable {
     public var model: ModelConfig
@@ -20,13 +21,17 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var testLimit: Int?
     /// Checkpoint the run was initialized from (`--from`), if any.
     public var initializedFrom: String?
+    /// Dynamic slimming (threshold predictor + gated training); nil = ordinary training.
+    public var dynamic: DynamicConfig?
 
     public init(model: ModelConfig, dataset: DatasetName, dataPath: String? = nil, epochs: Int, batchSize: Int = 128,
                 schedule: LRSchedule, sgd: SGDConfig = SGDConfig(), labelSmoothing: Float = 0, seed: UInt64 = 0,
-                augmentation: Augmentation, sparsity: Float = 0, trainLimit: Int? = nil, testLimit: Int? = nil, initializedFrom: String? = nil) {
+                augmentation: Augmentation, sparsity: Float = 0, trainLimit: Int? = nil, testLimit: Int? = nil, initializedFrom: String? = nil,
+                dynamic: DynamicConfig? = nil) {
         self.model = model; self.dataset = dataset; self.dataPath = dataPath; self.epochs = epochs; self.batchSize = batchSize
         self.schedule = schedule; self.sgd = sgd; self.labelSmoothing = labelSmoothing; self.seed = seed
         self.augmentation = augmentation; self.sparsity = sparsity; self.trainLimit = trainLimit; self.testLimit = testLimit
         self.initializedFrom = initializedFrom
+        self.dynamic = dynamic
     }
 }

@@ -10,6 +10,7 @@ import DynaSlimCore
 import DynaSlimData
 import DynaSlimIO
 import DynaSlimNN
+import DynaSlimSlimming
 import Foundation
 
 public enum TrainError: Error, CustomStringConvertible {
@@ -35,9 +36,14 @@ public struct EpochMetrics: Codable, Sendable {
     public var learningRate: Double
     public var seconds: Double
     public var imagesPerSecond: Double
+    /// Dynamic runs: training-time rates and the test-set evaluation with per-layer diagnostics.
+    public var trainSoftRate: Double?, trainHardRate: Double?, trainExpectedRate: Double?, trainRateLoss: Double?
+    public var dynamicEval: DynamicEvalResult?
     enum CodingKeys: String, CodingKey {
         case epoch, trainLoss = "train_loss", trainAccuracy = "train_accuracy", testLoss = "test_loss", testAccuracy = "test_accuracy"
         case learningRate = "lr", seconds = "seconds", imagesPerSecond = "images_per_second"
+        case trainSoftRate = "train_soft_rate", trainHardRate = "train_hard_rate", trainExpectedRate = "train_expected_rate"
+        case trainRateLoss = "train_rate_loss", dynamicEval = "dynamic"
     }
 }
 
@@ -53,6 +59,8 @@ public final class TrainingRun {
     public let sgd: SGD
     public let normalization: Normalization
     public let trainSet: ImageDataset, testSet: ImageDataset
+    /// The threshold predictor and gating rule of a dynamic run.
+    public let dynamic: DynamicModel?
     public private(set) var completedEpochs = 0
     /// Stop after this many epochs in this process (tests simulate an interruption with it).
     public var stopAfterEpochs: Int?
@@ -62,11 +70,37 @@ public final class TrainingRun {
     public var metricsPath: String { (directory as NSString).appendingPathComponent("metrics.jsonl") }
     public var configPath: String { (directory as NSString).appendingPathComponent("config.json") }
 
-    init(config: TrainConfig, directory: String, network: Network, train: ImageDataset, test: ImageDataset) {
+    init(config: TrainConfig, directory: String, network: Network, train: ImageDataset, test: ImageDataset) throws {
         self.config = config; self.directory = directory; self.network = network
         trainSet = train; testSet = test
         normalization = Normalization.fitted(to: train)
-        sgd = SGD(parameters: network.namedParameters, config: config.sgd)
+        if let d = config.dynamic {
+            let model = try DynamicModel(network: network, config: d)
+            dynamic = model
+            sgd = SGD(parameters: model.namedParameters, config: config.sgd)
+            for (name, _) in model.predictor.namedParameters { sgd.lrMultipliers[name] = d.predictorLRMultiplier }
+        } else {
+            dynamic = nil
+            sgd = SGD(parameters: network.namedParameters, config: config.sgd)
+        }
+    }
+
+    /// Copies predictor tensors (names starting with "predictor.") into the dynamic model.
+    func loadPredictor(_ tensors: [NamedTensor], file: String) throws {
+        guard let dynamic else { return }
+        let byName = Dictionary(tensors.filter { $0.name.hasPrefix(ThresholdPredictor.prefix) }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        if byName.isEmpty { return }  // starting a dynamic run from a dense checkpoint: fresh predictor
+        for (name, p) in dynamic.predictor.namedParameters {
+            guard let t = byName[name], t.values.count == p.count else { throw CheckpointError.missingTensors(file: file, names: [name]) }
+            p.value = t.values
+        }
+        for (name, b) in dynamic.predictor.namedBuffers { if let t = byName[name], t.values.count == b.value.count { b.value = t.values } }
+    }
+
+    var predictorTensors: [NamedTensor] {
+        guard let dynamic else { return [] }
+        return dynamic.predictor.namedParameters.map { NamedTensor(name: $0.0, shape: $0.1.shape, values: $0.1.value) }
+            + dynamic.predictor.namedBuffers.map { NamedTensor(name: $0.0, shape: $0.1.shape, dtype: $0.0.hasSuffix("num_batches_tracked") ? .i64 : .f32, values: $0.1.value) }
     }
 
     static func loadData(_ config: TrainConfig) throws -> (ImageDataset, ImageDataset) {
@@ -79,7 +113,7 @@ public final class TrainingRun {
 
     /// Starts a new run in `directory` (which must not already hold one). `network` overrides the
     /// freshly initialized model (e.g. weights from `--from`); datasets are loaded unless given.
-    public static func create(config: TrainConfig, directory: String, network: Network? = nil,
+    public static func create(config: TrainConfig, directory: String, network: Network? = nil, predictorTensors: [NamedTensor] = [],
                               train: ImageDataset? = nil, test: ImageDataset? = nil) throws -> TrainingRun {
         let fm = FileManager.default
         if fm.fileExists(atPath: (directory as NSString).appendingPathComponent("resume.safetensors")) {
@@ -95,7 +129,8 @@ public final class TrainingRun {
         let net = try network ?? ModelZoo.build(model, seed: config.seed)
         var cfg = config
         cfg.model = net.config
-        let run = TrainingRun(config: cfg, directory: directory, network: net, train: tr, test: te)
+        let run = try TrainingRun(config: cfg, directory: directory, network: net, train: tr, test: te)
+        try run.loadPredictor(predictorTensors, file: config.initializedFrom ?? "--from")
         try SafeTensors.atomicWrite(try prettyJSON(cfg), to: run.configPath)
         try? fm.removeItem(atPath: run.metricsPath)
         return run
@@ -113,10 +148,11 @@ public final class TrainingRun {
         let (tensors, meta) = try SafeTensors.read(resumePath)
         let net = try ModelZoo.build(config.model, seed: config.seed)
         let momentum = tensors.filter { $0.name.hasPrefix("momentum.") }
-        try Checkpoint.apply(tensors, to: net, file: resumePath, ignoringPrefixes: ["momentum."])
+        try Checkpoint.apply(tensors, to: net, file: resumePath, ignoringPrefixes: ["momentum.", ThresholdPredictor.prefix])
         let (tr, te): (ImageDataset, ImageDataset)
         if let train, let test { (tr, te) = (train, test) } else { (tr, te) = try loadData(config) }
-        let run = TrainingRun(config: config, directory: directory, network: net, train: tr, test: te)
+        let run = try TrainingRun(config: config, directory: directory, network: net, train: tr, test: te)
+        try run.loadPredictor(tensors, file: resumePath)
         guard let done = meta["completed_epochs"].flatMap(Int.init) else { throw TrainError.resume(path: resumePath, reason: "no completed_epochs metadata") }
         run.completedEpochs = done
         for t in momentum { run.sgd.momentumBuffers[String(t.name.dropFirst("momentum.".count))] = t.values }
@@ -145,11 +181,12 @@ public final class TrainingRun {
     func saveCheckpoints() throws {
         var meta = normalizationMetadata
         meta["completed_epochs"] = "\(completedEpochs)"
+        if let d = config.dynamic { meta[DynamicCheckpoint.configKey] = String(decoding: try JSONEncoder.sorted.encode(d), as: UTF8.self) }
         let momentum = sgd.parameters.compactMap { name, p in
             sgd.momentumBuffers[name].map { NamedTensor(name: "momentum.\(name)", shape: p.shape, values: $0) }
         }
-        try Checkpoint.save(network, to: resumePath, metadata: meta, extraTensors: momentum)
-        try Checkpoint.save(network, to: modelPath, metadata: meta)
+        try Checkpoint.save(network, to: resumePath, metadata: meta, extraTensors: predictorTensors + momentum)
+        try Checkpoint.save(network, to: modelPath, metadata: meta, extraTensors: predictorTensors)
     }
 
     /// Trains the remaining epochs, reporting progress through `events`.
@@ -157,7 +194,7 @@ public final class TrainingRun {
         let loader = BatchLoader(dataset: trainSet, batchSize: config.batchSize, shuffle: true, augmentation: config.augmentation,
                                  normalization: normalization, seed: config.seed, dropLast: trainSet.count >= 2 * config.batchSize)
         let C = network.config.classes, stepsPerEpoch = loader.batchesPerEpoch
-        let gradBuffer = ScratchBuffer(capacity: config.batchSize * C)
+        let gradBuffer = ScratchBuffer(capacity: config.batchSize * C), probBuffer = ScratchBuffer(capacity: config.batchSize * C)
         var epochsThisProcess = 0
         let runStart = DispatchTime.now().uptimeNanoseconds
         var imagesThisProcess = 0
@@ -168,17 +205,20 @@ public final class TrainingRun {
             loader.start(epoch: epoch)
             let t0 = DispatchTime.now().uptimeNanoseconds
             var lossSum = 0.0, correct = 0, seen = 0, step = 0
+            var rateSums = (soft: 0.0, hard: 0.0, expected: 0.0, loss: 0.0)
             var lr: Float = 0
             while let batch = loader.next() {
                 let n = batch.count
                 lr = config.schedule.rate(at: Double(epoch - 1) + Double(step) / Double(stepsPerEpoch))
-                let logits = try batch.images.withUnsafeBufferPointer {
-                    try network.forward(images: UnsafeBufferPointer(rebasing: $0[0..<(n * trainSet.shape.count)]), n: n, mode: .train)
-                }
+                let images = try batch.images.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[0..<(n * trainSet.shape.count)]) }
+                let logits = try dynamic.map { try $0.forward(images: images, n: n, mode: .train) }
+                    ?? network.forward(images: images, n: n, mode: .train)
                 let g = gradBuffer.reserve(n * C)
+                let probs = probBuffer.reserve(n * C)
                 let loss = try batch.labels.withUnsafeBufferPointer { lp in
                     try SoftmaxCrossEntropy.forwardBackward(batch: n, classes: C, logits: logits.buffer, labels: UnsafeBufferPointer(rebasing: lp[0..<n]),
-                                                            labelSmoothing: config.labelSmoothing, logitsGrad: UnsafeMutableBufferPointer(start: g, count: n * C))
+                                                            labelSmoothing: config.labelSmoothing, logitsGrad: UnsafeMutableBufferPointer(start: g, count: n * C),
+                                                            probabilities: UnsafeMutableBufferPointer(start: probs, count: n * C))
                 }
                 guard loss.isFinite else {
                     throw TrainError.nonFiniteLoss(epoch: epoch, step: step, value: loss,
@@ -186,6 +226,13 @@ public final class TrainingRun {
                 }
                 for j in 0..<n where Evaluator.argmax(logits.pointer, row: j, classes: C) == Int(batch.labels[j]) { correct += 1 }
                 try network.backward(logitsGrad: Activation(n: n, c: C, h: 1, w: 1, pointer: g))
+                if let dynamic, let d = config.dynamic {
+                    let progress = Double(epoch - 1) + Double(step) / Double(stepsPerEpoch)
+                    let te = GateRule.scheduledTarget(d.target, progress: progress, epochRatio: d.epochRatio, epochs: config.epochs)
+                    let st = try dynamic.backward(probabilities: probs, classes: C, scheduledTarget: te)
+                    rateSums.soft += st.softRate * Double(n); rateSums.hard += st.hardRate * Double(n)
+                    rateSums.expected += st.expectedRate * Double(n); rateSums.loss += st.rateLoss * Double(n)
+                }
                 if config.sparsity > 0 { applySparsity(config.sparsity) }
                 sgd.step(learningRate: lr)
                 lossSum += Double(loss) * Double(n); seen += n; step += 1; imagesThisProcess += n
@@ -196,14 +243,29 @@ public final class TrainingRun {
                              runningAccuracy: Double(correct) / Double(seen), imagesPerSecond: ips, etaSeconds: remainingImages / max(ips, 1e-9)))
             }
             let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-            let eval = try Evaluator.evaluate(network, dataset: testSet, normalization: normalization)
+            var dynEval: DynamicEvalResult?
+            let eval: (accuracy: Double, loss: Double)
+            if let dynamic {
+                let d = try DynamicEvaluator.evaluate(dynamic, dataset: testSet, normalization: normalization)
+                dynEval = d
+                eval = (d.accuracy, d.loss)
+            } else {
+                let e = try Evaluator.evaluate(network, dataset: testSet, normalization: normalization)
+                eval = (e.accuracy, e.loss)
+            }
             completedEpochs = epoch
             epochsThisProcess += 1
             try saveCheckpoints()
-            let m = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
+            var m = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                  testLoss: eval.loss, testAccuracy: eval.accuracy, learningRate: Double(lr),
                                  seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9,
                                  imagesPerSecond: Double(seen) / max(trainSeconds, 1e-9))
+            if dynamic != nil {
+                let s = Double(max(seen, 1))
+                m.trainSoftRate = rateSums.soft / s; m.trainHardRate = rateSums.hard / s
+                m.trainExpectedRate = rateSums.expected / s; m.trainRateLoss = rateSums.loss / s
+                m.dynamicEval = dynEval
+            }
             try appendMetrics(m)
             events(.epochEnd(m))
         }

@@ -3,6 +3,7 @@ import DynaSlimCore
 import DynaSlimData
 import DynaSlimIO
 import DynaSlimNN
+import DynaSlimSlimming
 import DynaSlimTrain
 import Foundation
 
@@ -37,10 +38,16 @@ struct Eval: ParsableCommand {
     @Option(help: "Architecture, for checkpoints without DynaSlim metadata (e.g. saved by PyTorch).") var model: String?
     @Option(help: "Evaluate only the first N test images.") var limit: Int?
     @Option(help: "Batch size.") var batchSize = 256
+    @Flag(help: "Dynamic checkpoints: also evaluate the static control (each layer's threshold fixed at its test-set mean).")
+    var staticControl = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         BLAS.setThreadCount(1)
+        if let (dyn, _) = try DynamicCheckpoint.load(checkpoint, fallback: model.map { ModelConfig(architecture: $0) }) {
+            try evaluateDynamic(dyn)
+            return
+        }
         let ctx = try CheckpointContext.load(checkpoint, model: model, dataset: dataset)
         var test = try DatasetCatalog.load(ctx.dataset, path: data, train: false)
         if let limit { test = test.prefix(limit) }
@@ -56,6 +63,50 @@ struct Eval: ParsableCommand {
         print(String(format: "accuracy %.2f%%  loss %.4f  params %@  MACs/image %@", r.accuracy * 100, r.loss,
                      formatCount(net.parameterCount), formatCount(net.macsPerImage)))
         for (name, a) in zip(test.classNames, r.perClassAccuracy) { print(String(format: "  %-14@ %.2f%%", name, a * 100)) }
+    }
+}
+
+extension Eval {
+    func evaluateDynamic(_ dyn: DynamicModel) throws {
+        let ctx = try CheckpointContext.load(checkpoint, model: model, dataset: dataset)
+        var test = try DatasetCatalog.load(ctx.dataset, path: data, train: false)
+        if let limit { test = test.prefix(limit) }
+        let norm = try ctx.normalization(dataPath: data)
+        let r = try DynamicEvaluator.evaluate(dyn, dataset: test, normalization: norm, batchSize: batchSize)
+        var control: DynamicEvalResult?
+        if staticControl {
+            let t = try DynamicEvaluator.meanThresholds(dyn, dataset: test, normalization: norm)
+            control = try DynamicEvaluator.evaluate(dyn, dataset: test, normalization: norm, staticThresholds: t, batchSize: batchSize)
+        }
+        if json {
+            var obj = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(r)) as! [String: Any]
+            obj["params"] = dyn.network.parameterCount
+            obj["model"] = dyn.network.config.architecture
+            obj["dataset"] = ctx.dataset.rawValue
+            if let control { obj["static_control"] = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(control)) }
+            try printJSON(obj)
+            return
+        }
+        let net = dyn.network
+        print("dynamic \(net.config.architecture) on \(ctx.dataset.rawValue) test (\(r.count) images)")
+        print(String(format: "accuracy %.2f%%  loss %.4f", r.accuracy * 100, r.loss))
+        print(String(format: "pruning rate mean %.3f min %.3f max %.3f std %.3f", r.rateMean, r.rateMin, r.rateMax, r.rateStd))
+        print(String(format: "MACs/image %@ (dense %@, predictor %@ = %.2f%%, predictor params %d = %.2f%%) FLOP speed-up %.2fx",
+                     formatCount(Int(r.macsPerImage)), formatCount(r.denseMacsPerImage), formatCount(r.predictorMacs), r.predictorOverhead * 100,
+                     r.predictorParams, r.predictorParamOverhead * 100, r.flopSpeedup))
+        print("per layer: kept mean [min, max] / channels, threshold std, distance to nearest gamma (tau)")
+        for l in r.layers {
+            print(String(format: "  %@ %.2f [%d, %d] / %d  t-std %.4f  dist %.2f%@", pad(l.name, 16), l.meanKept, l.minKept, l.maxKept, l.channels,
+                         l.thresholdStd, l.distanceToNearestGammaInTau, l.collapsedToOneChannel ? "  (1 channel for every input: block skipping)" : ""))
+        }
+        print("per class: rate / accuracy")
+        for (i, name) in test.classNames.enumerated() {
+            print(String(format: "  %@ %.3f / %.2f%%", pad(name, 14), r.perClassRate[i], r.perClassAccuracy[i] * 100))
+        }
+        if let control {
+            print(String(format: "static control (thresholds fixed at their mean): accuracy %.2f%%, rate %.3f, FLOP speed-up %.2fx",
+                         control.accuracy * 100, control.rateMean, control.flopSpeedup))
+        }
     }
 }
 

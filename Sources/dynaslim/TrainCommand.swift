@@ -3,6 +3,7 @@ import DynaSlimCore
 import DynaSlimData
 import DynaSlimIO
 import DynaSlimNN
+import DynaSlimSlimming
 import DynaSlimTrain
 import Foundation
 
@@ -42,6 +43,19 @@ struct Train: ParsableCommand {
     @Option(help: "Use only the first N training images.") var trainLimit: Int?
     @Option(help: "Use only the first N test images.") var testLimit: Int?
     @Option(help: "Initialize from this checkpoint (fine-tuning; keeps its architecture and widths).") var from: String?
+    @Option(help: "dense (ordinary training; add --sparsity for Network Slimming) or dynamic (threshold predictor + gated training).")
+    var method: TrainMethod = .dense
+    @Option(help: "Dynamic: target pruning rate T (fraction of gated MACs skipped).") var target: Float = 0.5
+    @Option(help: "Dynamic: the expected rate ramps to T over the first epoch-ratio * epochs.") var epochRatio: Double = 0.5
+    @Option(help: "Dynamic: weight of the rate loss alpha * mean (r - R)^2.") var alpha: Float = 10
+    @Option(help: "Dynamic: soft-mask temperature tau as a fraction of each layer's |gamma| range.") var tauScale: Float = 0.1
+    @Option(help: "Dynamic: exponent of the variance rule (1 = the thesis).") var kappa: Float = 1
+    @Option(help: "Dynamic: expected-rate rule, variance (thesis) or uniform (ablation).") var rateTarget: RateTarget = .variance
+    @Option(help: "Dynamic: cap on a sample's expected rate.") var rMax: Float = 0.95
+    @Option(help: "Dynamic: L1 weight on gated gammas.") var gateLambda: Float = 1e-4
+    @Option(help: "Dynamic: predictor learning-rate multiplier.") var predictorLrMult: Float = 10
+    @Option(help: "Dynamic: predictor output bias at start (-2.5 keeps almost every channel).") var predictorBias: Float = -2.5
+    @Flag(help: "Dynamic: rate loss on the hard rate (straight-through gradient) instead of the soft rate.") var hardRate = false
     @Option(help: "Run directory.") var out: String
     @Flag(help: "Continue the run in --out from its last finished epoch (other options are ignored).") var resume = false
 
@@ -59,18 +73,28 @@ struct Train: ParsableCommand {
                 return v
             }
             var network: Network?
+            var predictorTensors: [NamedTensor] = []
             var modelConfig = ModelConfig(architecture: model, shortcut: shortcut, gammaInit: gammaInit, dropout: dropout)
             if let from {
-                let loaded = try Checkpoint.load(from, fallback: modelConfig)
+                let loaded = try Checkpoint.load(from, fallback: modelConfig, ignoringPrefixes: [ThresholdPredictor.prefix])
                 network = loaded.network
                 modelConfig = loaded.network.config
+                if method == .dynamic { predictorTensors = try SafeTensors.read(from).tensors }
+            }
+            var dyn: DynamicConfig?
+            if method == .dynamic {
+                var d = DynamicConfig()
+                d.target = target; d.epochRatio = epochRatio; d.alpha = alpha; d.tauScale = tauScale; d.kappa = kappa
+                d.rateTarget = rateTarget; d.rMax = rMax; d.lambda = gateLambda; d.predictorLRMultiplier = predictorLrMult
+                d.predictorBiasInit = predictorBias; d.hardRate = hardRate
+                dyn = d
             }
             let config = TrainConfig(model: modelConfig, dataset: dataset, dataPath: data, epochs: epochs, batchSize: batchSize,
                                      schedule: LRSchedule(kind: schedule, baseLR: lr, epochs: epochs, milestones: ms, gamma: lrGamma, warmupEpochs: warmup),
                                      sgd: SGDConfig(momentum: momentum, weightDecay: weightDecay, nesterov: nesterov),
                                      labelSmoothing: labelSmoothing, seed: seed, augmentation: aug, sparsity: sparsity,
-                                     trainLimit: trainLimit, testLimit: testLimit, initializedFrom: from)
-            run = try TrainingRun.create(config: config, directory: out, network: network)
+                                     trainLimit: trainLimit, testLimit: testLimit, initializedFrom: from, dynamic: dyn)
+            run = try TrainingRun.create(config: config, directory: out, network: network, predictorTensors: predictorTensors)
             print("training \(run.network.config.architecture) on \(dataset.rawValue): \(run.trainSet.count) train / \(run.testSet.count) test images of \(run.trainSet.shape), "
                   + "\(formatCount(run.network.parameterCount)) parameters, \(formatCount(run.network.macsPerImage)) MACs/image -> \(out)")
         }
@@ -90,9 +114,17 @@ struct Train: ParsableCommand {
                 if tty { print("") }
                 print(String(format: "epoch %d: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | lr %.4g | %.0fs (%.0f img/s)",
                              m.epoch, m.trainLoss, m.trainAccuracy * 100, m.testLoss, m.testAccuracy * 100, m.learningRate, m.seconds, m.imagesPerSecond))
+                if let d = m.dynamicEval {
+                    print(String(format: "  dynamic: train rate soft %.3f hard %.3f (expected %.3f) | test rate %.3f [%.3f, %.3f] FLOP speed-up %.2fx",
+                                 m.trainSoftRate ?? 0, m.trainHardRate ?? 0, m.trainExpectedRate ?? 0, d.rateMean, d.rateMin, d.rateMax, d.flopSpeedup))
+                    print("  kept channels: " + d.layers.map { String(format: "%.1f/%d", $0.meanKept, $0.channels) }.joined(separator: " "))
+                }
                 flushStdout()
             }
         }
         print("checkpoint: \(run.modelPath)")
     }
 }
+
+enum TrainMethod: String, ExpressibleByArgument, CaseIterable { case dense, dynamic }
+extension RateTarget: ExpressibleByArgument {}

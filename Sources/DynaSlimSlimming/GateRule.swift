@@ -1,0 +1,72 @@
+// The dynamic-slimming training rule as small, tested functions (DESIGN.md "Dynamic slimming",
+// our reading of the thesis revised after prototype/FINDINGS.md).
+//
+// Per gated layer l with a_c = |gamma_c| and sample i:
+//   lo = min_c a_c, hi = second-largest a_c (one outlier gamma cannot stretch the range), both
+//   without gradient; t_il = lo + sigmoid(o_il) * (hi - lo); tau = tauScale * (hi - lo);
+//   hard mask m_ic = [a_c >= t_il] (the largest channel always passes, since t <= hi);
+//   soft mask s_ic = sigmoid((a_c - t_il) / tau); the forward pass uses m, the backward s (STE).
+// Rate of a sample: r_i = sum_l w_l * (1 - mean_c s_ic) with a detached (gamma gets no gradient
+// from the rate), w_l the layer's share of the gated MACs; or the hard rate with s's gradient.
+// Expected rate (thesis): v_i = unbiased variance over classes of sample i's softmax;
+//   R_i = clamp(T_e * (v_i / mean_batch v)^kappa, 0, R_max), T_e = T * min(1, epoch / (epoch_ratio * epochs));
+//   `uniform`: R_i = T_e.
+import DynaSlimCore
+
+public enum RateTarget: String, Codable, Sendable, CaseIterable { case variance, uniform }
+
+public enum GateRule {
+    @inline(__always) public static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+
+    /// (lo, hi) of |gamma| for one layer: min and the second largest (the max for one channel).
+    public static func range(_ absGamma: [Float]) -> (lo: Float, hi: Float) {
+        precondition(!absGamma.isEmpty, "a gated layer needs at least one channel")
+        var lo = Float.infinity, first = -Float.infinity, second = -Float.infinity
+        for a in absGamma {
+            lo = min(lo, a)
+            if a > first { second = first; first = a } else if a > second { second = a }
+        }
+        return (lo, absGamma.count > 1 ? second : first)
+    }
+
+    @inline(__always)
+    public static func threshold(_ o: Float, lo: Float, hi: Float) -> Float { lo + sigmoid(o) * (hi - lo) }
+
+    /// tau, floored so a layer whose gammas are all equal still has a finite soft mask.
+    @inline(__always)
+    public static func tau(lo: Float, hi: Float, scale: Float) -> Float { max(scale * (hi - lo), 1e-6) }
+
+    /// The curriculum: T_e = T * min(1, progress / (epochRatio * epochs)), progress in epochs (fractional).
+    public static func scheduledTarget(_ target: Float, progress: Double, epochRatio: Double, epochs: Int) -> Float {
+        let ramp = epochRatio * Double(epochs)
+        return ramp <= 0 ? target : target * Float(min(1, progress / ramp))
+    }
+
+    /// Unbiased variance over classes of one softmax row (0.1 for a one-hot 10-vector).
+    public static func classVariance(_ p: UnsafePointer<Float>, classes: Int) -> Float {
+        guard classes > 1 else { return 0 }
+        var mean: Float = 0
+        for c in 0..<classes { mean += p[c] }
+        mean /= Float(classes)
+        var v: Float = 0
+        for c in 0..<classes { v += (p[c] - mean) * (p[c] - mean) }
+        return v / Float(classes - 1)
+    }
+
+    /// R_i for a batch from per-sample variances v_i.
+    public static func expectedRates(variances v: [Float], scheduledTarget te: Float, kappa: Float, rMax: Float, rule: RateTarget) -> [Float] {
+        switch rule {
+        case .uniform: return v.map { _ in min(max(te, 0), rMax) }
+        case .variance:
+            let mean = v.reduce(0, +) / Float(max(v.count, 1))
+            guard mean > 0 else { return v.map { _ in min(max(te, 0), rMax) } }
+            return v.map { min(max(te * powf($0 / mean, kappa), 0), rMax) }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
