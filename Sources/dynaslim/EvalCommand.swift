@@ -15,7 +15,8 @@ struct CheckpointContext {
 
     static func load(_ path: String, model: String?, dataset: DatasetName?) throws -> CheckpointContext {
         let fallback = model.map { ModelConfig(architecture: $0) }
-        let loaded = try Checkpoint.load(path, fallback: fallback)
+        // A dynamic checkpoint's backbone (its predictor is loaded by DynamicCheckpoint where needed).
+        let loaded = try Checkpoint.load(path, fallback: fallback, ignoringPrefixes: [ThresholdPredictor.prefix])
         let name = dataset ?? loaded.metadata["dynaslim.dataset"].flatMap(DatasetName.init(rawValue:))
             ?? (loaded.network.config.inputChannels == 1 ? .fashionMNIST : .cifar10)
         return CheckpointContext(network: loaded.network, metadata: loaded.metadata, dataset: name)
