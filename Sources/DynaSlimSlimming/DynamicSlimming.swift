@@ -149,13 +149,13 @@ public final class DynamicModel {
             let mg = g.bn.maskGrad ?? [Float](repeating: 0, count: n * C)
             var dGamma = [Float](repeating: 0, count: C)
             for i in 0..<n {
-                var dt: Float = 0
+                // Rate path: dL/dr_i * d r_i / d t (|gamma| detached, so gamma gets nothing here).
+                var dt = s.withUnsafeBufferPointer { dr[i] * GateRule.softRateTermGradient(softMasks: $0.baseAddress! + i * C, count: C, tau: tau, weight: w) }
                 for c in 0..<C {
                     let k = i * C + c
                     let ds = s[k] * (1 - s[k]) / tau      // ds/da = -ds/dt
-                    dt -= mg[k] * ds                      // CE path through the soft mask
-                    dt += dr[i] * w * ds / Float(C)       // rate: d(1 - mean s)/dt = mean ds
-                    dGamma[c] += mg[k] * ds               // CE path to |gamma| (the rate never touches gamma)
+                    dt -= mg[k] * ds                      // CE path through the straight-through soft mask
+                    dGamma[c] += mg[k] * ds               // CE path to |gamma|
                 }
                 let o = predictorOut?.pointer[i * L + l] ?? 0
                 let sig = GateRule.sigmoid(o)

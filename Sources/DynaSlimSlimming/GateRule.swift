@@ -53,6 +53,20 @@ public enum GateRule {
         return v / Float(classes - 1)
     }
 
+    /// One layer's contribution to a sample's soft rate: w * (1 - mean_c sigmoid((a_c - t) / tau)).
+    public static func softRateTerm(absGamma a: [Float], threshold t: Float, tau: Float, weight w: Float) -> Float {
+        var m: Float = 0
+        for x in a { m += sigmoid((x - t) / tau) }
+        return w * (1 - m / Float(a.count))
+    }
+
+    /// d softRateTerm / dt = w * mean_c s_c (1 - s_c) / tau (a detached: no gradient to gamma).
+    public static func softRateTermGradient(softMasks s: UnsafePointer<Float>, count: Int, tau: Float, weight w: Float) -> Float {
+        var acc: Float = 0
+        for c in 0..<count { acc += s[c] * (1 - s[c]) }
+        return w * acc / (Float(count) * tau)
+    }
+
     /// R_i for a batch from per-sample variances v_i.
     public static func expectedRates(variances v: [Float], scheduledTarget te: Float, kappa: Float, rMax: Float, rule: RateTarget) -> [Float] {
         switch rule {

@@ -4,6 +4,7 @@ import DynaSlimCore
 import DynaSlimData
 import DynaSlimIO
 import DynaSlimNN
+import DynaSlimSlimming
 @testable import DynaSlimTrain
 
 /// A learnable synthetic problem: the class is which quadrant of an 8x8 image is bright.
@@ -90,5 +91,42 @@ struct TrainingRunTests {
         #expect(meta["completed_epochs"] == "1")
         _ = try Checkpoint.load(run.modelPath)  // finite and loadable
         #expect(throws: TrainError.self) { try TrainingRun.create(config: config("resnet8", epochs: 1), directory: dir, train: train, test: test) }
+    }
+}
+
+@Suite("Dynamic training runs", .serialized)
+struct DynamicRunTests {
+    @Test("a dynamic run reaches its target rate, resumes bit-exactly, and its checkpoint evaluates the same")
+    func dynamicRun() throws {
+        let train = try quadrantDataset(96, seed: 7), test = try quadrantDataset(48, seed: 8)
+        var cfg = config("resnet8", epochs: 3)
+        var d = DynamicConfig()
+        d.target = 0.4; d.epochRatio = 0.3
+        cfg.dynamic = d
+        let straight = try TrainingRun.create(config: cfg, directory: runDirectory(), train: train, test: test)
+        var last: EpochMetrics?
+        try straight.run { if case let .epochEnd(m) = $0 { last = m } }
+        let eval = try #require(last?.dynamicEval)
+        #expect(eval.rateMean > 0.15 && eval.rateMean < 0.7)
+        #expect(eval.layers.count == 3 && eval.predictorOverhead < 0.05)
+
+        let dir = runDirectory()
+        let first = try TrainingRun.create(config: cfg, directory: dir, train: train, test: test)
+        first.stopAfterEpochs = 2
+        try first.run()
+        let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
+        try resumed.run()
+        let a = Checkpoint.stateDict(straight.network), b = Checkpoint.stateDict(resumed.network)
+        for (x, y) in zip(a, b) { #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name)") }
+        let pa = straight.predictorTensors, pb = resumed.predictorTensors
+        #expect(pa.count == pb.count && pa.count > 0)
+        for (x, y) in zip(pa, pb) { #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name)") }
+
+        let (model, _) = try #require(try DynamicCheckpoint.load(straight.modelPath))
+        let again = try DynamicEvaluator.evaluate(model, dataset: test, normalization: straight.normalization)
+        #expect(again.accuracy == eval.accuracy && again.rateMean == eval.rateMean)
+        let control = try DynamicEvaluator.evaluate(model, dataset: test, normalization: straight.normalization,
+                                                    staticThresholds: try DynamicEvaluator.meanThresholds(model, dataset: test, normalization: straight.normalization))
+        #expect(control.rateStd < 1e-12)  // the static control gives every input the same masks
     }
 }
