@@ -133,6 +133,15 @@ public enum Conv2D {
         }
     }
 
+    /// im2col of one sample for callers that manage their own scratch (the inference engine).
+    /// `phaseBuffer` must hold `im2colPhaseScratch(g)` floats.
+    @inline(__always)
+    public static func im2colSample(_ g: Conv2DGeometry, _ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int,
+                                    phaseBuffer: UnsafeMutablePointer<Float>) {
+        if ShiftIm2col.applies(g) { ShiftIm2col.im2col(g, x, col, ld: ld, phaseBuffer: phaseBuffer) } else { im2col(g, x, col, ld: ld) }
+    }
+    public static func im2colPhaseScratch(_ g: Conv2DGeometry) -> Int { max(1, ShiftIm2col.phaseScratch(g)) }
+
     /// dx (overwritten) = col2im(dcol) for one sample; may modify dcol.
     @inline(__always)
     static func sampleCol2im(_ g: Conv2DGeometry, _ dcol: UnsafeMutablePointer<Float>, ld: Int, _ dx: UnsafeMutablePointer<Float>,

@@ -1,0 +1,151 @@
+// The inference engine: runs a dense, statically thinned or dynamic DynaSlim model and, for
+// dynamic models, really skips each input's inactive channels.
+//
+// At build time BN is folded into the convs and ReLU fused; each gated layer's channels are
+// reordered by |gamma| descending (producer rows, folded bias, consumer input columns), so an
+// input's active channels are the prefix 0..<k. A gated conv then is one smaller contiguous GEMM:
+// M = k_out rows, K = k_in * kh * kw columns read through the full leading dimension (no weight
+// copies), and im2col touches only the k_in active input channels.
+// Threads: batch 1 splits each conv across the cores (im2col by channel halves, GEMM by column
+// halves); larger batches give each core whole samples. All buffers are allocated at build time.
+import DynaSlimCore
+import DynaSlimNN
+import DynaSlimSlimming
+import Dispatch
+
+public struct EngineError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Per-thread scratch: activations (ping-pong), im2col matrix, phase planes.
+final class SampleContext: @unchecked Sendable {
+    let act: [ScratchBuffer]
+    let col = ScratchBuffer(), phase = ScratchBuffer(), short = ScratchBuffer()
+    init(activationSize: Int) { act = (0..<3).map { _ in ScratchBuffer(capacity: activationSize) } }
+}
+
+public final class InferenceEngine: @unchecked Sendable {
+    public let config: ModelConfig
+    let ops: [EngineOp]
+    public let gateWidths: [Int]
+    /// Per gated layer, |gamma| sorted descending (the reordered channels' importances).
+    let sortedAbsGamma: [[Float]]
+    let dynamic: DynamicModel?
+    public let threads: Int
+    let contexts: [SampleContext]
+    let maxActivation: Int
+    public let denseMacsPerImage: Int
+    let accounting: MACAccounting
+
+    /// `dynamic`: gate with its predictor; nil: every gated layer runs at full width.
+    public init(network: Network, dynamic: DynamicModel? = nil, threads: Int = Parallel.defaultThreadCount) throws {
+        config = network.config
+        self.dynamic = dynamic
+        self.threads = max(1, threads)
+        denseMacsPerImage = network.macsPerImage
+        accounting = MACAccounting(network)
+        var ops: [EngineOp] = []
+        var pending: Conv2dLayer?
+        func flush() { if let c = pending { ops.append(.conv(ConvOp(conv: c, bn: nil))); pending = nil } }
+        func walk(_ layer: Layer) throws {
+            switch layer {
+            case let s as Sequential: for (_, l) in s.children { try walk(l) }
+            case let c as Conv2dLayer: flush(); pending = c
+            case let bn as BatchNormLayer:
+                guard let c = pending else { throw EngineError("a BatchNorm without a preceding conv cannot be folded") }
+                ops.append(.conv(ConvOp(conv: c, bn: bn))); pending = nil
+            case is IdentityLayer, is DropoutLayer: break
+            case is ReLULayer:
+                throw EngineError("standalone ReLU layers are not supported by the engine (builders fuse ReLU into BN)")
+            case let b as BasicBlock:
+                flush()
+                let short: Shortcut
+                if let proj = b.projection {
+                    short = .projection(ConvOp(conv: proj.children[0].1 as! Conv2dLayer, bn: proj.children[1].1 as? BatchNormLayer))
+                } else if b.stride != 1 || b.inPlanes != b.planes {
+                    short = .zeroPad(stride: b.stride, padBefore: (b.planes - b.inPlanes) / 2)
+                } else { short = .identity }
+                ops.append(.block(BlockOp(conv1: ConvOp(conv: b.conv1, bn: b.bn1), conv2: ConvOp(conv: b.conv2, bn: b.bn2), shortcut: short)))
+            case let m as MaxPoolLayer: flush(); ops.append(.maxPool(kernel: m.kernel, stride: m.stride))
+            case is GlobalAvgPoolLayer: flush(); ops.append(.globalAvgPool)
+            case let l as LinearLayer: flush(); ops.append(.linear(LinearOp(l)))
+            default: throw EngineError("layer \(type(of: layer)) is not supported by the engine")
+            }
+        }
+        try walk(network.body)
+        flush()
+        self.ops = ops
+        // Gate bookkeeping: bind each gated layer to its producer / consumer op and reorder its
+        // channels by |gamma| descending.
+        let (convPairs, linearPairs) = try Self.pair(ops: ops, network: network)
+        var widths: [Int] = [], sorted: [[Float]] = []
+        for (l, g) in network.gated.enumerated() {
+            let a = g.bn.weight.value.map(abs)
+            let perm = a.indices.sorted { a[$0] > a[$1] || (a[$0] == a[$1] && $0 < $1) }
+            widths.append(a.count)
+            sorted.append(perm.map { a[$0] })
+            guard let prod = convPairs.first(where: { $0.0 === g.producer })?.1 else { throw EngineError("producer of \(g.name) not found") }
+            prod.outGate = l
+            prod.permuteRows(perm)
+            switch g.consumer {
+            case .conv(let c):
+                guard let cons = convPairs.first(where: { $0.0 === c })?.1 else { throw EngineError("consumer of \(g.name) not found") }
+                cons.inGate = l
+                cons.permuteInputs(perm)
+            case .linear(let li):
+                guard let cons = linearPairs.first(where: { $0.0 === li })?.1 else { throw EngineError("consumer of \(g.name) not found") }
+                cons.inGate = l
+                cons.permuteInputs(perm)
+            }
+        }
+        gateWidths = widths
+        sortedAbsGamma = sorted
+        // Largest activation per sample, for the ping-pong buffers.
+        var maxAct = config.inputShape.count, c = config.inputChannels, h = config.inputHeight, w = config.inputWidth
+        for op in ops {
+            switch op {
+            case .conv(let o): (h, w) = o.outSize(h, w); c = o.outC
+            case .block(let b): (h, w) = b.conv1.outSize(h, w); maxAct = max(maxAct, b.conv1.outC * h * w); c = b.conv2.outC
+            case .maxPool(let k, let s): h = (h - k) / s + 1; w = (w - k) / s + 1
+            case .globalAvgPool: h = 1; w = 1
+            case .linear(let l): c = l.outF; h = 1; w = 1
+            }
+            maxAct = max(maxAct, c * h * w)
+        }
+        maxActivation = maxAct
+        contexts = (0..<self.threads).map { _ in SampleContext(activationSize: maxAct) }
+    }
+
+    /// Pairs the network's convs and linears with the engine ops built from them (same order).
+    static func pair(ops: [EngineOp], network: Network) throws -> ([(Conv2dLayer, ConvOp)], [(LinearLayer, LinearOp)]) {
+        var sourceConvs: [Conv2dLayer] = [], sourceLinears: [LinearLayer] = []
+        func collect(_ layer: Layer) {
+            switch layer {
+            case let s as Sequential: for (_, c) in s.children { collect(c) }
+            case let c as Conv2dLayer: sourceConvs.append(c)
+            case let b as BasicBlock:
+                sourceConvs.append(b.conv1); sourceConvs.append(b.conv2)
+                if let p = b.projection { sourceConvs.append(p.children[0].1 as! Conv2dLayer) }
+            case let li as LinearLayer: sourceLinears.append(li)
+            default: break
+            }
+        }
+        collect(network.body)
+        var engineConvs: [ConvOp] = [], engineLinears: [LinearOp] = []
+        for op in ops {
+            switch op {
+            case .conv(let c): engineConvs.append(c)
+            case .block(let b):
+                engineConvs.append(b.conv1); engineConvs.append(b.conv2)
+                if case .projection(let p) = b.shortcut { engineConvs.append(p) }
+            case .linear(let li): engineLinears.append(li)
+            default: break
+            }
+        }
+        guard sourceConvs.count == engineConvs.count, sourceLinears.count == engineLinears.count else {
+            throw EngineError("internal: \(sourceConvs.count) convs in the network, \(engineConvs.count) in the engine")
+        }
+        return (Array(zip(sourceConvs, engineConvs)), Array(zip(sourceLinears, engineLinears)))
+    }
+}

@@ -1,0 +1,65 @@
+import Testing
+import DynaSlimCore
+import DynaSlimNN
+import DynaSlimSlimming
+@testable import DynaSlimEngine
+
+/// The engine must reproduce the training graph's eval-mode logits (masked, for dynamic models).
+@Suite("Inference engine", .serialized)
+struct EngineTests {
+    func randomize(_ net: Network, seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        for (name, b) in net.namedBuffers where name.hasSuffix("running_mean") || name.hasSuffix("running_var") {
+            for i in b.value.indices { b.value[i] = name.hasSuffix("var") ? 0.5 + rng.nextFloat() : rng.nextNormal() * 0.1 }
+        }
+        for (name, p) in net.namedParameters where name.contains("bn") || name.hasPrefix("feature.") || name.hasPrefix("features.") {
+            if p.shape.count == 1 { for i in p.value.indices { p.value[i] = rng.nextNormal() * 0.5 + (name.hasSuffix("weight") ? 0.2 : 0) } }
+        }
+        for g in net.gated { for i in g.bn.weight.value.indices { g.bn.weight.value[i] = rng.nextNormal() } }
+    }
+
+    func compare(_ a: [Float], _ b: [Float]) -> Float {
+        zip(a, b).map { abs($0 - $1) }.max()! / max(1, b.map(abs).max()!)
+    }
+
+    @Test("dense engine matches the training graph", arguments: ["resnet8", "resnet14", "mcifarnet"], [1, 5])
+    func dense(arch: String, n: Int) throws {
+        for shortcut in [ShortcutKind.a, .b] where arch.hasPrefix("resnet") || shortcut == .a {
+            let net = try ModelZoo.build(ModelConfig(architecture: arch, inputChannels: 3, inputHeight: 16, inputWidth: 16, classes: 6, shortcut: shortcut), seed: 1)
+            randomize(net, seed: 2)
+            var rng = SplitMix64(seed: 3)
+            let x = (0..<(n * 3 * 256)).map { _ in rng.nextNormal() }
+            let ref = Array(try x.withUnsafeBufferPointer { try net.forward(images: $0, n: n, mode: .eval) }.buffer)
+            let engine = try InferenceEngine(network: net, threads: 2)
+            var out = [Float](repeating: 0, count: n * 6)
+            try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { try engine.run(images: xp, n: n, logits: $0) } }
+            #expect(compare(out, ref) <= 1e-4, "\(arch) \(shortcut)")
+        }
+    }
+
+    @Test("dynamic engine matches the masked training graph, input by input", arguments: ["resnet8", "mcifarnet"], [1, 7])
+    func dynamic(arch: String, n: Int) throws {
+        let net = try ModelZoo.build(ModelConfig(architecture: arch, inputChannels: 3, inputHeight: 16, inputWidth: 16, classes: 6), seed: 4)
+        randomize(net, seed: 5)
+        var cfg = DynamicConfig()
+        cfg.predictorBiasInit = 0.5
+        let model = try DynamicModel(network: net, config: cfg)
+        var rng = SplitMix64(seed: 6)
+        for (_, p) in model.predictor.namedParameters where p.shape.count == 2 { for i in p.value.indices { p.value[i] = rng.nextNormal() } }
+        let x = (0..<(n * 3 * 256)).map { _ in rng.nextNormal() }
+        let ref = Array(try x.withUnsafeBufferPointer { try model.forward(images: $0, n: n, mode: .eval) }.buffer)
+        let refKept = model.kept
+        model.clearMasks()
+        let engine = try InferenceEngine(network: net, dynamic: model, threads: 2)
+        var out = [Float](repeating: 0, count: n * 6), kept = [Int32](repeating: 0, count: n * net.gated.count)
+        try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { o in try kept.withUnsafeMutableBufferPointer {
+            try engine.run(images: xp, n: n, logits: o, kept: $0) } } }
+        #expect(kept == Array(refKept.prefix(kept.count)))
+        #expect(kept.contains { Int($0) < 16 })  // something was really skipped
+        #expect(compare(out, ref) <= 1e-4)
+        for i in 0..<n {
+            let a = (0..<6).max { out[i * 6 + $0] < out[i * 6 + $1] }, b = (0..<6).max { ref[i * 6 + $0] < ref[i * 6 + $1] }
+            #expect(a == b)
+        }
+    }
+}
