@@ -1,57 +1,72 @@
-// `dynaslim bench infer`: eval-mode latency and throughput on real test images, optionally with
-// a reference model measured in the same run (interleaved, so drift hits both alike).
+// `dynaslim bench infer`: the engine's latency and throughput on real test images for a model
+// and its dense reference, measured in the same run (interleaved, so drift hits both alike).
+// For a dynamic model the reference is its own backbone at full width; the FLOP speed-up counts
+// the predictor and the channels each measured image actually kept.
 import DynaSlimCore
 import DynaSlimData
+import DynaSlimEngine
 import DynaSlimNN
 import Dispatch
 
 public struct InferenceBenchmarkResult: Codable, Sendable {
     public var batch: Int
-    public var msPerBatch: Double
+    public var threads: Int
+    public var modelMs: Double
     public var imagesPerSecond: Double
-    public var macsPerImage: Int
-    public var referenceMsPerBatch: Double?
-    public var referenceMacsPerImage: Int?
-    public var measuredSpeedup: Double?
-    public var flopSpeedup: Double?
+    public var denseMs: Double
+    public var denseImagesPerSecond: Double
+    public var modelMacsPerImage: Double
+    public var denseMacsPerImage: Double
+    public var measuredSpeedup: Double
+    public var flopSpeedup: Double
     enum CodingKeys: String, CodingKey {
-        case batch, msPerBatch = "ms_per_batch", imagesPerSecond = "images_per_second", macsPerImage = "macs_per_image"
-        case referenceMsPerBatch = "reference_ms_per_batch", referenceMacsPerImage = "reference_macs_per_image"
-        case measuredSpeedup = "measured_speedup", flopSpeedup = "flop_speedup"
+        case batch, threads, modelMs = "model_ms", imagesPerSecond = "images_per_second", denseMs = "dense_ms"
+        case denseImagesPerSecond = "dense_images_per_second", modelMacsPerImage = "model_macs_per_image"
+        case denseMacsPerImage = "dense_macs_per_image", measuredSpeedup = "measured_speedup", flopSpeedup = "flop_speedup"
     }
 }
 
 public enum InferenceBenchmark {
-    public static func run(model: Network, reference: Network?, dataset: ImageDataset, normalization: Normalization,
-                           batch: Int, repeats: Int = 30, warmup: Int = 3) throws -> InferenceBenchmarkResult {
+    /// `predictorMacs` is added to the model's MACs (dynamic models).
+    public static func run(model: InferenceEngine, dense: InferenceEngine, predictorMacs: Int = 0, dataset: ImageDataset,
+                           normalization: Normalization, batch: Int, repeats: Int = 30, warmup: Int = 3) throws -> InferenceBenchmarkResult {
         BLAS.setThreadCount(1)
         let loader = BatchLoader(dataset: dataset, batchSize: batch, shuffle: false, normalization: normalization, dropLast: true)
-        precondition(loader.batchesPerEpoch > 0, "the test set has fewer than \(batch) images")
-        // Pre-load distinct real batches so the timed loop does no data work.
+        guard loader.batchesPerEpoch > 0 else { throw EngineBenchmarkError("the test set has fewer than \(batch) images") }
         loader.start(epoch: 0)
         var batches: [[Float]] = []
-        while batches.count < min(8, loader.batchesPerEpoch), let b = loader.next() { batches.append(Array(b.images.prefix(batch * dataset.shape.count))) }
-        func time(_ net: Network, _ i: Int) throws -> Double {
+        while batches.count < min(16, loader.batchesPerEpoch), let b = loader.next() { batches.append(Array(b.images.prefix(batch * dataset.shape.count))) }
+        let classes = model.config.classes, L = model.gateWidths.count
+        var logits = [Float](repeating: 0, count: batch * classes), kept = [Int32](repeating: 0, count: max(1, batch * L))
+        var macsSum = 0.0, macsCount = 0
+        func time(_ e: InferenceEngine, _ i: Int, record: Bool) throws -> Double {
+            let x = batches[i % batches.count]
             let t0 = DispatchTime.now().uptimeNanoseconds
-            _ = try batches[i % batches.count].withUnsafeBufferPointer { try net.forward(images: $0, n: batch, mode: .eval) }
-            return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+            try x.withUnsafeBufferPointer { xp in try logits.withUnsafeMutableBufferPointer { lp in try kept.withUnsafeMutableBufferPointer {
+                try e.run(images: xp, n: batch, logits: lp, kept: L > 0 ? $0 : nil) } } }
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6
+            if record && i < batches.count {
+                for j in 0..<batch { macsSum += e.macs(kept: (0..<L).map { Int(kept[j * L + $0]) }); macsCount += 1 }
+            }
+            return dt
         }
-        for i in 0..<warmup { _ = try time(model, i); if let reference { _ = try time(reference, i) } }
-        var mt: [Double] = [], rt: [Double] = []
-        for i in 0..<repeats {
-            mt.append(try time(model, i))
-            if let reference { rt.append(try time(reference, i)) }
+        for i in 0..<warmup { _ = try time(model, i, record: false); _ = try time(dense, i, record: false) }
+        var mt: [Double] = [], dt: [Double] = []
+        for i in 0..<max(repeats, 1) {
+            mt.append(try time(model, i, record: true))
+            dt.append(try time(dense, i, record: false))
         }
         func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
-        let m = median(mt)
-        var r = InferenceBenchmarkResult(batch: batch, msPerBatch: m, imagesPerSecond: Double(batch) / m * 1e3, macsPerImage: model.macsPerImage)
-        if let reference {
-            let ref = median(rt)
-            r.referenceMsPerBatch = ref
-            r.referenceMacsPerImage = reference.macsPerImage
-            r.measuredSpeedup = ref / m
-            r.flopSpeedup = Double(reference.macsPerImage) / Double(model.macsPerImage)
-        }
-        return r
+        let m = median(mt), d = median(dt)
+        let modelMacs = (macsCount > 0 ? macsSum / Double(macsCount) : Double(model.denseMacsPerImage)) + Double(predictorMacs)
+        return InferenceBenchmarkResult(batch: batch, threads: model.threads, modelMs: m, imagesPerSecond: Double(batch) / m * 1e3,
+                                        denseMs: d, denseImagesPerSecond: Double(batch) / d * 1e3, modelMacsPerImage: modelMacs,
+                                        denseMacsPerImage: Double(dense.denseMacsPerImage), measuredSpeedup: d / m,
+                                        flopSpeedup: Double(dense.denseMacsPerImage) / modelMacs)
     }
+}
+
+public struct EngineBenchmarkError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
 }

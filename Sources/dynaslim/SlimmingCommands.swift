@@ -1,6 +1,7 @@
 import ArgumentParser
 import DynaSlimCore
 import DynaSlimData
+import DynaSlimEngine
 import DynaSlimIO
 import DynaSlimNN
 import DynaSlimSlimming
@@ -42,27 +43,50 @@ struct Prune: ParsableCommand {
 struct BenchInfer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infer",
-        abstract: "Eval-mode latency and throughput on real test images; with --reference, the measured speed-up.")
-    @Argument(help: "Checkpoint to measure.") var checkpoint: String
-    @Option(help: "Reference checkpoint (e.g. the unpruned model), measured in the same run.") var reference: String?
+        abstract: "Engine latency and throughput on real test images: the model and its dense reference in one run.",
+        discussion: """
+            Runs the inference engine (BN folded, ReLU fused, inactive channels skipped) on real test images.
+            For a dynamic checkpoint the dense reference is its own backbone at full width; for a thinned or
+            dense checkpoint, pass the unpruned model as --reference (default: the checkpoint itself). Prints
+            median latency, throughput, the measured speed-up, the FLOP speed-up (predictor included) and their
+            ratio; the last line is `measured/flop speed-up: X.XX`.
+            """)
+    @Argument(help: "Checkpoint to measure (dense, thinned or dynamic).") var checkpoint: String
+    @Option(help: "Dense reference checkpoint (thinned models: the unpruned one).") var reference: String?
     @Option(help: "Batch size.") var batch = 1
-    @Option(help: "Timed batches (median reported).") var repeats = 50
+    @Option(help: "Worker threads.") var threads = Parallel.defaultThreadCount
+    @Option(help: "Timed batches per model (median reported).") var repeats = 50
     @Option(help: "Dataset (default: the checkpoint's).") var dataset: DatasetName?
     @Option(help: "Dataset folder.") var data: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         let ctx = try CheckpointContext.load(checkpoint, model: nil, dataset: dataset)
-        let ref = try reference.map { try CheckpointContext.load($0, model: nil, dataset: dataset).network }
-        let test = try DatasetCatalog.load(ctx.dataset, path: data, train: false)
-        let r = try InferenceBenchmark.run(model: ctx.network, reference: ref, dataset: test, normalization: try ctx.normalization(dataPath: data),
-                                           batch: batch, repeats: repeats)
-        if json { print(String(decoding: try JSONEncoder.sorted.encode(r), as: UTF8.self)); return }
-        print("batch \(batch): \(f(r.msPerBatch, 3)) ms/batch, \(f(r.imagesPerSecond, 1)) images/s, \(formatCount(r.macsPerImage)) MACs/image")
-        if let rm = r.referenceMsPerBatch, let s = r.measuredSpeedup, let fs = r.flopSpeedup {
-            print("reference: \(f(rm, 3)) ms/batch")
-            print("measured speed-up \(f(s))x, FLOP speed-up \(f(fs))x")
-            print("measured/flop speed-up: \(f(s / fs))")
+        let model: InferenceEngine, dense: InferenceEngine
+        var predictorMacs = 0
+        if let (dyn, _) = try DynamicCheckpoint.load(checkpoint) {
+            model = try InferenceEngine(network: dyn.network, dynamic: dyn, threads: threads)
+            dense = try InferenceEngine(network: dyn.network, threads: threads)
+            predictorMacs = dyn.predictorMACs
+        } else {
+            model = try InferenceEngine(network: ctx.network, threads: threads)
+            let ref = try reference.map { try CheckpointContext.load($0, model: nil, dataset: dataset).network } ?? ctx.network
+            dense = try InferenceEngine(network: ref, threads: threads)
         }
+        let test = try DatasetCatalog.load(ctx.dataset, path: data, train: false)
+        let r = try InferenceBenchmark.run(model: model, dense: dense, predictorMacs: predictorMacs, dataset: test,
+                                           normalization: try ctx.normalization(dataPath: data), batch: batch, repeats: repeats)
+        if json {
+            var obj = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(r)) as! [String: Any]
+            // Aliases used by the static-slimming report.
+            obj["ms_per_batch"] = r.modelMs; obj["reference_ms_per_batch"] = r.denseMs
+            try printJSON(obj)
+            return
+        }
+        print("batch \(batch), \(r.threads) threads, median of \(repeats)")
+        print("model: \(f(r.modelMs, 3)) ms/batch, \(f(r.imagesPerSecond, 1)) images/s, \(formatCount(Int(r.modelMacsPerImage))) MACs/image")
+        print("dense: \(f(r.denseMs, 3)) ms/batch, \(f(r.denseImagesPerSecond, 1)) images/s, \(formatCount(Int(r.denseMacsPerImage))) MACs/image")
+        print("measured speed-up \(f(r.measuredSpeedup))x, FLOP speed-up \(f(r.flopSpeedup))x")
+        print("measured/flop speed-up: \(f(r.measuredSpeedup / r.flopSpeedup))")
     }
 }
