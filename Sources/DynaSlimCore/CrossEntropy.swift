@@ -41,6 +41,43 @@ public enum SoftmaxCrossEntropy {
         return Float(total / Double(batch))
     }
 
+    /// Cross-entropy against soft targets q [batch, classes] (distillation: q = a teacher's softmax):
+    /// loss = -(1/N) sum_n sum_c q_nc log softmax(z_n)_c; dL/dz_n = (softmax(z_n) - q_n) / N.
+    @discardableResult
+    public static func forwardBackward(batch: Int, classes: Int, logits: UnsafeBufferPointer<Float>, softTargets q: UnsafeBufferPointer<Float>,
+                                       logitsGrad: UnsafeMutableBufferPointer<Float>) throws(ShapeError) -> Float {
+        let op = "soft-target cross-entropy"
+        try ShapeError.check(op, "logits", count: logits.count, expected: batch * classes, shape: [batch, classes])
+        try ShapeError.check(op, "targets", count: q.count, expected: batch * classes, shape: [batch, classes])
+        try ShapeError.check(op, "logits gradient", count: logitsGrad.count, expected: batch * classes, shape: [batch, classes])
+        var total = 0.0
+        let invN = 1 / Float(batch)
+        for n in 0..<batch {
+            let z = logits.baseAddress! + n * classes
+            var mx = z[0]
+            for c in 1..<classes { mx = max(mx, z[c]) }
+            var sum: Float = 0
+            for c in 0..<classes { sum += expf(z[c] - mx) }
+            let logSum = logf(sum) + mx
+            for c in 0..<classes {
+                let logp = z[c] - logSum, t = q[n * classes + c]
+                if t != 0 { total -= Double(t * logp) }
+                logitsGrad[n * classes + c] = (expf(logp) - t) * invN
+            }
+        }
+        return Float(total / Double(batch))
+    }
+
+    public static func softLossNaive<T: BinaryFloatingPoint>(batch: Int, classes: Int, logits: [T], targets: [T]) -> T where T: ElementaryLike {
+        var total: T = 0
+        for n in 0..<batch {
+            let z = Array(logits[(n * classes)..<((n + 1) * classes)])
+            let logSum = T.logT(z.map { T.expT($0) }.reduce(0, +))
+            for c in 0..<classes { total -= targets[n * classes + c] * (z[c] - logSum) }
+        }
+        return total / T(batch)
+    }
+
     public static func lossNaive<T: BinaryFloatingPoint>(batch: Int, classes: Int, logits: [T], labels: [Int], labelSmoothing eps: T = 0) -> T
     where T: ElementaryLike {
         var total: T = 0

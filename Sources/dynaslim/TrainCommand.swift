@@ -43,7 +43,11 @@ struct Train: ParsableCommand {
     @Option(help: "Use only the first N training images.") var trainLimit: Int?
     @Option(help: "Use only the first N test images.") var testLimit: Int?
     @Option(help: "Initialize from this checkpoint (fine-tuning; keeps its architecture and widths).") var from: String?
-    @Option(help: "dense (ordinary training; add --sparsity for Network Slimming) or dynamic (threshold predictor + gated training).")
+    @Option(help: """
+        dense (ordinary training; add --sparsity for Network Slimming), slimmable (stage 1 of the two-stage recipe: \
+        |gamma|-ordered prefixes, sandwich rule with distillation) or dynamic (threshold predictor + gated training; \
+        stage 2 when started --from a slimmable checkpoint).
+        """)
     var method: TrainMethod = .dense
     @Option(help: "Dynamic: target pruning rate T (fraction of gated MACs skipped).") var target: Float = 0.5
     @Option(help: "Dynamic: the expected rate ramps to T over the first epoch-ratio * epochs.") var epochRatio: Double = 0.5
@@ -56,6 +60,8 @@ struct Train: ParsableCommand {
     @Option(help: "Dynamic: predictor learning-rate multiplier.") var predictorLrMult: Float = 10
     @Option(help: "Dynamic: predictor output bias at start (-2.5 keeps almost every channel).") var predictorBias: Float = -2.5
     @Flag(help: "Dynamic: rate loss on the hard rate (straight-through gradient) instead of the soft rate.") var hardRate = false
+    @Option(help: "Slimmable: narrowest width as a fraction of each gated layer.") var minWidth: Float = 0.25
+    @Option(help: "Slimmable: random-width passes per step.") var randomWidths = 2
     @Option(help: "Run directory.") var out: String
     @Flag(help: "Continue the run in --out from its last finished epoch (other options are ignored).") var resume = false
 
@@ -93,7 +99,8 @@ struct Train: ParsableCommand {
                                      schedule: LRSchedule(kind: schedule, baseLR: lr, epochs: epochs, milestones: ms, gamma: lrGamma, warmupEpochs: warmup),
                                      sgd: SGDConfig(momentum: momentum, weightDecay: weightDecay, nesterov: nesterov),
                                      labelSmoothing: labelSmoothing, seed: seed, augmentation: aug, sparsity: sparsity,
-                                     trainLimit: trainLimit, testLimit: testLimit, initializedFrom: from, dynamic: dyn)
+                                     trainLimit: trainLimit, testLimit: testLimit, initializedFrom: from, dynamic: dyn,
+                                     slimmable: method == .slimmable ? SlimmableConfig(minWidth: minWidth, randomWidths: randomWidths) : nil)
             run = try TrainingRun.create(config: config, directory: out, network: network, predictorTensors: predictorTensors)
             print("training \(run.network.config.architecture) on \(dataset.rawValue): \(run.trainSet.count) train / \(run.testSet.count) test images of \(run.trainSet.shape), "
                   + "\(formatCount(run.network.parameterCount)) parameters, \(formatCount(run.network.macsPerImage)) MACs/image -> \(out)")
@@ -126,5 +133,5 @@ struct Train: ParsableCommand {
     }
 }
 
-enum TrainMethod: String, ExpressibleByArgument, CaseIterable { case dense, dynamic }
+enum TrainMethod: String, ExpressibleByArgument, CaseIterable { case dense, slimmable, dynamic }
 extension RateTarget: ExpressibleByArgument {}

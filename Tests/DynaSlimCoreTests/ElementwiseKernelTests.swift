@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import DynaSlimCore
 
@@ -178,4 +179,23 @@ struct ElementwiseKernelTests {
 
 extension PoolGeometry: CustomTestStringConvertible {
     public var testDescription: String { "\(inputShape) k\(kernel) s\(stride)" }
+}
+
+@Suite("Soft-target cross-entropy")
+struct SoftTargetTests {
+    @Test("loss matches the naive twin and its gradient matches finite differences")
+    func softTargets() throws {
+        let (n, c) = (3, 4)
+        let z = TestSupport.randomFloats(n * c, seed: 30, scale: 2)
+        var q = TestSupport.randomFloats(n * c, seed: 31).map { exp($0) }
+        for i in 0..<n { let s = q[(i * c)..<((i + 1) * c)].reduce(0, +); for j in 0..<c { q[i * c + j] /= s } }
+        var g = [Float](repeating: 0, count: n * c)
+        let loss = try z.withUnsafeBufferPointer { zp in try q.withUnsafeBufferPointer { qp in try g.withUnsafeMutableBufferPointer {
+            try SoftmaxCrossEntropy.forwardBackward(batch: n, classes: c, logits: zp, softTargets: qp, logitsGrad: $0) } } }
+        let zd = z.map(Double.init), qd = q.map(Double.init)
+        let ref = SoftmaxCrossEntropy.softLossNaive(batch: n, classes: c, logits: zd, targets: qd)
+        #expect(abs(Double(loss) - ref) / ref < 1e-5)
+        let num = TestSupport.numericGradient(zd) { SoftmaxCrossEntropy.softLossNaive(batch: n, classes: c, logits: $0, targets: qd) }
+        #expect(TestSupport.gradientError(g.map(Double.init), num) < 1e-4)
+    }
 }

@@ -130,3 +130,35 @@ struct DynamicRunTests {
         #expect(control.rateStd < 1e-12)  // the static control gives every input the same masks
     }
 }
+
+@Suite("Slimmable training runs", .serialized)
+struct SlimmableRunTests {
+    @Test("stage 1 trains over prefix widths, keeps full-width BN statistics, and resumes bit-exactly")
+    func slimmable() throws {
+        let train = try quadrantDataset(128, seed: 9), test = try quadrantDataset(32, seed: 10)
+        var cfg = config("resnet8", epochs: 3)
+        cfg.augmentation = .none
+        cfg.slimmable = SlimmableConfig(minWidth: 0.25, randomWidths: 2)
+        let straight = try TrainingRun.create(config: cfg, directory: runDirectory(), train: train, test: test)
+        try straight.run()
+        let tracked = straight.network.namedBuffers.first { $0.0 == "layer1.0.bn2.num_batches_tracked" }!.1.value[0]
+        #expect(tracked == Float(3 * (128 / 16)))  // one update per step: only the full-width pass counts
+        #expect(straight.network.gated.allSatisfy { $0.bn.channelMask == nil })
+
+        let dir = runDirectory()
+        let first = try TrainingRun.create(config: cfg, directory: dir, train: train, test: test)
+        first.stopAfterEpochs = 1
+        try first.run()
+        let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
+        try resumed.run()
+        for (x, y) in zip(Checkpoint.stateDict(straight.network), Checkpoint.stateDict(resumed.network)) {
+            #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name)")
+        }
+        let full = try Evaluator.evaluate(straight.network, dataset: test, normalization: straight.normalization, batchSize: 32)
+        #expect(full.accuracy > 0.8)
+        // The narrowest width still classifies (prefix masks in eval mode).
+        SlimmableWidths.install(straight.network, fractions: [0.25, 0.25, 0.25], batch: 32)
+        let r = try Evaluator.evaluate(straight.network, dataset: test, normalization: straight.normalization, batchSize: 32)
+        #expect(r.accuracy > 0.5)
+    }
+}
