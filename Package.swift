@@ -8,7 +8,7 @@ let package = Package(
     name: "DynaSlim",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine"]),
+        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport"]),
         .executable(name: "dynaslim", targets: ["dynaslim"]),
     ],
     dependencies: [
@@ -31,14 +31,16 @@ let package = Package(
         .target(name: "DynaSlimIO", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
         // Static Network Slimming (and, next, dynamic slimming): importance, policy, physical removal.
         .target(name: "DynaSlimSlimming", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
+        // Reports: tables and SVG plots built only from run directories' files.
+        .target(name: "DynaSlimReport", dependencies: []),
         // Inference-only executor that skips gated channels for real (BN folded, ReLU fused).
         .target(name: "DynaSlimEngine", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming"]),
         // Training loop, evaluation, run directories (config, metrics.jsonl, checkpoints, resume).
-        .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimSlimming", "DynaSlimEngine"]),
+        .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport"]),
         .executableTarget(
             name: "dynaslim",
             dependencies: [
-                "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine",
+                "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "DynaSlimCoreTests", dependencies: ["DynaSlimCore"]),
@@ -47,6 +49,7 @@ let package = Package(
         .testTarget(name: "DynaSlimIOTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimIO"]),
         .testTarget(name: "DynaSlimSlimmingTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming"]),
         .testTarget(name: "DynaSlimEngineTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming", "DynaSlimEngine"]),
+        .testTarget(name: "DynaSlimReportTests", dependencies: ["DynaSlimReport"]),
         .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming"]),
     ],
     swiftLanguageModes: [.v6]

@@ -39,7 +39,10 @@ public struct EpochMetrics: Codable, Sendable {
     /// Dynamic runs: training-time rates and the test-set evaluation with per-layer diagnostics.
     public var trainSoftRate: Double?, trainHardRate: Double?, trainExpectedRate: Double?, trainRateLoss: Double?
     public var dynamicEval: DynamicEvalResult?
+    /// The model's MACs per image and parameters, and the full-width architecture's MACs (for thinned models).
+    public var macsPerImage: Int?, denseMacsPerImage: Int?, params: Int?
     enum CodingKeys: String, CodingKey {
+        case macsPerImage = "macs_per_image", denseMacsPerImage = "dense_macs_per_image", params
         case epoch, trainLoss = "train_loss", trainAccuracy = "train_accuracy", testLoss = "test_loss", testAccuracy = "test_accuracy"
         case learningRate = "lr", seconds = "seconds", imagesPerSecond = "images_per_second"
         case trainSoftRate = "train_soft_rate", trainHardRate = "train_hard_rate", trainExpectedRate = "train_expected_rate"
@@ -264,6 +267,11 @@ public final class TrainingRun {
                                  testLoss: eval.loss, testAccuracy: eval.accuracy, learningRate: Double(lr),
                                  seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9,
                                  imagesPerSecond: Double(seen) / max(trainSeconds, 1e-9))
+            m.macsPerImage = network.macsPerImage
+            m.params = network.parameterCount
+            var full = network.config
+            full.widths = nil
+            m.denseMacsPerImage = (try? ModelZoo.build(full))?.macsPerImage
             if dynamic != nil {
                 let s = Double(max(seen, 1))
                 m.trainSoftRate = rateSums.soft / s; m.trainHardRate = rateSums.hard / s

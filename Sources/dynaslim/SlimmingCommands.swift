@@ -4,6 +4,7 @@ import DynaSlimData
 import DynaSlimEngine
 import DynaSlimIO
 import DynaSlimNN
+import DynaSlimReport
 import DynaSlimSlimming
 import DynaSlimTrain
 import Foundation
@@ -58,6 +59,8 @@ struct BenchInfer: ParsableCommand {
     @Option(help: "Timed batches per model (median reported).") var repeats = 50
     @Option(help: "Dataset (default: the checkpoint's).") var dataset: DatasetName?
     @Option(help: "Dataset folder.") var data: String?
+    @Flag(help: "Also write the JSON result as bench-infer-b<batch>.json beside the checkpoint (read by `dynaslim report`).")
+    var record = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -76,6 +79,10 @@ struct BenchInfer: ParsableCommand {
         let test = try DatasetCatalog.load(ctx.dataset, path: data, train: false)
         let r = try InferenceBenchmark.run(model: model, dense: dense, predictorMacs: predictorMacs, dataset: test,
                                            normalization: try ctx.normalization(dataPath: data), batch: batch, repeats: repeats)
+        if record {
+            let path = ((checkpoint as NSString).deletingLastPathComponent as NSString).appendingPathComponent("bench-infer-b\(batch).json")
+            try SafeTensors.atomicWrite(try JSONEncoder.sorted.encode(r), to: path)
+        }
         if json {
             var obj = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(r)) as! [String: Any]
             // Aliases used by the static-slimming report.
@@ -88,5 +95,32 @@ struct BenchInfer: ParsableCommand {
         print("dense: \(f(r.denseMs, 3)) ms/batch, \(f(r.denseImagesPerSecond, 1)) images/s, \(formatCount(Int(r.denseMacsPerImage))) MACs/image")
         print("measured speed-up \(f(r.measuredSpeedup))x, FLOP speed-up \(f(r.flopSpeedup))x")
         print("measured/flop speed-up: \(f(r.measuredSpeedup / r.flopSpeedup))")
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Comparison table (report.md) and SVG plots built only from run directories.",
+        discussion: """
+            Reads each run's config.json, the last line of metrics.jsonl and any bench-infer-b<batch>.json
+            (from `dynaslim bench infer --record`). Writes report.md with one row per run (method, model,
+            dataset, accuracy, drop vs the dense run of the same model, MACs, FLOP and measured speed-ups,
+            predictor overhead) and SVG plots: accuracy vs FLOP speed-up, accuracy vs measured speed-up,
+            per-class pruning rate and mean active channels per layer (dynamic runs).
+            """)
+    @Argument(help: "Run directories.") var runs: [String]
+    @Option(help: "Output directory.") var out: String
+
+    func run() throws {
+        // Class names for the per-class plot, from the first run's dataset when it is a known one.
+        var names: [String]?
+        if let cfg = FileManager.default.contents(atPath: runs[0] + "/config.json"),
+           let obj = try? JSONSerialization.jsonObject(with: cfg) as? [String: Any], obj["dataset"] as? String == "fashion-mnist" {
+            names = DatasetCatalog.fashionMNISTClasses
+        }
+        let files = try Report.write(runs: runs, to: out, classNames: names)
+        for f in files { print("wrote \(f)") }
+        print(try String(contentsOfFile: files[0], encoding: .utf8))
     }
 }
