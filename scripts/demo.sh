@@ -4,7 +4,8 @@
 #   1. train a dense ResNet-20 briefly,
 #   2. train its dynamic version (threshold predictor + gated fine-tuning, target rate 0.5),
 #   3. evaluate it (accuracy, pruning rates, FLOP speed-up, per-layer and per-class detail, static control),
-#   4. measure real milliseconds with the engine, dynamic vs dense, at batch 1 and 32.
+#   4. measure real milliseconds with the engine, dynamic vs dense, at batch 1 and 64,
+#   5. write the comparison report (runs/demo/report/report.md and SVG plots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -21,5 +22,7 @@ echo "== 3. evaluation on the 10,000 test images"
 $bin eval $dense/model.safetensors | head -2
 $bin eval $dyn/model.safetensors --static-control
 echo "== 4. measured latency, dynamic vs dense (inference engine)"
-$bin bench infer $dyn/model.safetensors --batch 1 --repeats 100
-$bin bench infer $dyn/model.safetensors --batch 32 --repeats 20
+$bin bench infer $dyn/model.safetensors --batch 1 --repeats 100 --record
+$bin bench infer $dyn/model.safetensors --batch 64 --repeats 10 --record
+echo "== 5. report"
+$bin report $dense $dyn --out runs/demo/report

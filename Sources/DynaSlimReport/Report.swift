@@ -99,14 +99,14 @@ public enum Report {
         if let first = dynamic.first, let rates = first.perClassRate {
             let cats = classNames?.count == rates.count ? classNames! : (0..<rates.count).map { "class \($0)" }
             let svg = SVGPlot.bars(title: "Mean pruning rate per class", yLabel: "pruning rate", categories: cats,
-                                   series: dynamic.map { ("\($0.method) \(($0.directory as NSString).lastPathComponent)", $0.perClassRate ?? []) })
+                                   series: dynamic.map { (($0.directory as NSString).lastPathComponent, $0.perClassRate ?? []) })
             try svg.write(toFile: out + "/per_class_rate.svg", atomically: true, encoding: .utf8)
             files.append(out + "/per_class_rate.svg"); md += "![per_class_rate.svg](per_class_rate.svg)\n\n"
         }
         if let first = dynamic.first, let layers = first.layerKept {
             let svg = SVGPlot.bars(title: "Mean active channels per gated layer", yLabel: "active channels", categories: layers.map(\.name),
                                    series: [("channels", layers.map { Double($0.channels) })] + dynamic.map { r in
-                                       ("\(r.method) \((r.directory as NSString).lastPathComponent)", (r.layerKept ?? []).map(\.mean)) })
+                                       ((r.directory as NSString).lastPathComponent, (r.layerKept ?? []).map(\.mean)) })
             try svg.write(toFile: out + "/active_channels.svg", atomically: true, encoding: .utf8)
             files.append(out + "/active_channels.svg"); md += "![active_channels.svg](active_channels.svg)\n"
         }
