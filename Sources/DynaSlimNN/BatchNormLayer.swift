@@ -15,6 +15,9 @@ public final class BatchNormLayer: Layer {
     /// Backward treats the mask as a constant; `maskGrad` (if set) receives dL/dmask.
     public var channelMask: [Float]?
     public var maskGrad: [Float]?
+    /// Called at the start of each forward with the batch size to produce `channelMask`
+    /// (FBS computes its saliency masks from the producing conv's input this way).
+    public var maskProvider: ((Int) throws -> [Float])?
     private let out = ActivationBuffer(), dxBuf = ActivationBuffer(), normalized = ActivationBuffer(), maskedDy = ActivationBuffer()
     private var input: Activation?, lastMode: Mode = .train
     private var savedMean: [Float], savedInvStd: [Float]
@@ -44,6 +47,7 @@ public final class BatchNormLayer: Layer {
     public func forward(_ x: Activation, mode: Mode) throws -> Activation {
         let s = try outputShape(FeatureShape(c: x.c, h: x.h, w: x.w))
         let g = BatchNormGeometry(batch: x.n, channels: channels, plane: x.plane)
+        if let maskProvider { channelMask = try maskProvider(x.n) }
         // With a mask, keep the unmasked normalized output for the backward pass.
         let y = channelMask == nil ? out.view(n: x.n, s) : normalized.view(n: x.n, s)
         input = x; lastMode = mode

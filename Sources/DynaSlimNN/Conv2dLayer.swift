@@ -8,6 +8,8 @@ public final class Conv2dLayer: Layer {
     let workspace: Workspace
     private let out = ActivationBuffer(), dxBuf = ActivationBuffer()
     private var input: Activation?
+    /// The input of the last forward (FBS reads it to predict channel saliencies).
+    public var lastInput: Activation? { input }
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = false,
                 workspace: Workspace) {

@@ -25,16 +25,19 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var dynamic: DynamicConfig?
     /// Stage 1 of the two-stage recipe: slimmable training over |gamma|-ordered prefixes.
     public var slimmable: SlimmableConfig?
+    /// The FBS baseline (Gao et al. 2019): saliency predictors with top-k channel selection.
+    public var fbs: FBSConfig?
 
     public init(model: ModelConfig, dataset: DatasetName, dataPath: String? = nil, epochs: Int, batchSize: Int = 128,
                 schedule: LRSchedule, sgd: SGDConfig = SGDConfig(), labelSmoothing: Float = 0, seed: UInt64 = 0,
                 augmentation: Augmentation, sparsity: Float = 0, trainLimit: Int? = nil, testLimit: Int? = nil, initializedFrom: String? = nil,
-                dynamic: DynamicConfig? = nil, slimmable: SlimmableConfig? = nil) {
+                dynamic: DynamicConfig? = nil, slimmable: SlimmableConfig? = nil, fbs: FBSConfig? = nil) {
         self.model = model; self.dataset = dataset; self.dataPath = dataPath; self.epochs = epochs; self.batchSize = batchSize
         self.schedule = schedule; self.sgd = sgd; self.labelSmoothing = labelSmoothing; self.seed = seed
         self.augmentation = augmentation; self.sparsity = sparsity; self.trainLimit = trainLimit; self.testLimit = testLimit
         self.initializedFrom = initializedFrom
         self.dynamic = dynamic
         self.slimmable = slimmable
+        self.fbs = fbs
     }
 }

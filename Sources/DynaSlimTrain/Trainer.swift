@@ -64,6 +64,8 @@ public final class TrainingRun {
     public let trainSet: ImageDataset, testSet: ImageDataset
     /// The threshold predictor and gating rule of a dynamic run.
     public let dynamic: DynamicModel?
+    /// The FBS saliency predictors of an FBS run.
+    public let fbs: FBSModel?
     public private(set) var completedEpochs = 0
     /// Stop after this many epochs in this process (tests simulate an interruption with it).
     public var stopAfterEpochs: Int?
@@ -77,19 +79,30 @@ public final class TrainingRun {
         self.config = config; self.directory = directory; self.network = network
         trainSet = train; testSet = test
         normalization = Normalization.fitted(to: train)
-        if let d = config.dynamic {
+        if let f = config.fbs {
+            let model = FBSModel(network: network, config: f)
+            fbs = model
+            dynamic = nil
+            sgd = SGD(parameters: model.namedParameters, config: config.sgd)
+        } else if let d = config.dynamic {
+            fbs = nil
             let model = try DynamicModel(network: network, config: d)
             dynamic = model
             sgd = SGD(parameters: model.namedParameters, config: config.sgd)
             for (name, _) in model.predictor.namedParameters { sgd.lrMultipliers[name] = d.predictorLRMultiplier }
         } else {
-            dynamic = nil
+            dynamic = nil; fbs = nil
             sgd = SGD(parameters: network.namedParameters, config: config.sgd)
         }
     }
 
     /// Copies predictor tensors (names starting with "predictor.") into the dynamic model.
     func loadPredictor(_ tensors: [NamedTensor], file: String) throws {
+        if let fbs {
+            let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for (name, p) in fbs.predictorParameters { if let t = byName[name], t.values.count == p.count { p.value = t.values } }
+            return
+        }
         guard let dynamic else { return }
         let byName = Dictionary(tensors.filter { $0.name.hasPrefix(ThresholdPredictor.prefix) }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         if byName.isEmpty { return }  // starting a dynamic run from a dense checkpoint: fresh predictor
@@ -101,6 +114,7 @@ public final class TrainingRun {
     }
 
     var predictorTensors: [NamedTensor] {
+        if let fbs { return fbs.predictorParameters.map { NamedTensor(name: $0.0, shape: $0.1.shape, values: $0.1.value) } }
         guard let dynamic else { return [] }
         return dynamic.predictor.namedParameters.map { NamedTensor(name: $0.0, shape: $0.1.shape, values: $0.1.value) }
             + dynamic.predictor.namedBuffers.map { NamedTensor(name: $0.0, shape: $0.1.shape, dtype: $0.0.hasSuffix("num_batches_tracked") ? .i64 : .f32, values: $0.1.value) }
@@ -151,7 +165,7 @@ public final class TrainingRun {
         let (tensors, meta) = try SafeTensors.read(resumePath)
         let net = try ModelZoo.build(config.model, seed: config.seed)
         let momentum = tensors.filter { $0.name.hasPrefix("momentum.") }
-        try Checkpoint.apply(tensors, to: net, file: resumePath, ignoringPrefixes: ["momentum.", ThresholdPredictor.prefix])
+        try Checkpoint.apply(tensors, to: net, file: resumePath, ignoringPrefixes: ["momentum.", ThresholdPredictor.prefix, FBSModel.prefix])
         let (tr, te): (ImageDataset, ImageDataset)
         if let train, let test { (tr, te) = (train, test) } else { (tr, te) = try loadData(config) }
         let run = try TrainingRun(config: config, directory: directory, network: net, train: tr, test: te)
@@ -185,6 +199,7 @@ public final class TrainingRun {
         var meta = normalizationMetadata
         meta["completed_epochs"] = "\(completedEpochs)"
         if let d = config.dynamic { meta[DynamicCheckpoint.configKey] = String(decoding: try JSONEncoder.sorted.encode(d), as: UTF8.self) }
+        if let f = config.fbs { meta[DynamicCheckpoint.fbsKey] = String(decoding: try JSONEncoder.sorted.encode(f), as: UTF8.self) }
         let momentum = sgd.parameters.compactMap { name, p in
             sgd.momentumBuffers[name].map { NamedTensor(name: "momentum.\(name)", shape: p.shape, values: $0) }
         }
@@ -213,7 +228,8 @@ public final class TrainingRun {
             while let batch = loader.next() {
                 let n = batch.count
                 lr = config.schedule.rate(at: Double(epoch - 1) + Double(step) / Double(stepsPerEpoch))
-                let images = try batch.images.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[0..<(n * trainSet.shape.count)]) }
+                let images = batch.images.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[0..<(n * trainSet.shape.count)]) }
+                if let fbs { fbs.density = fbs.scheduledDensity(progress: Double(epoch - 1) + Double(step) / Double(stepsPerEpoch), epochs: config.epochs) }
                 let logits = try dynamic.map { try $0.forward(images: images, n: n, mode: .train) }
                     ?? network.forward(images: images, n: n, mode: .train)
                 let g = gradBuffer.reserve(n * C)
@@ -229,6 +245,7 @@ public final class TrainingRun {
                 }
                 for j in 0..<n where Evaluator.argmax(logits.pointer, row: j, classes: C) == Int(batch.labels[j]) { correct += 1 }
                 try network.backward(logitsGrad: Activation(n: n, c: C, h: 1, w: 1, pointer: g))
+                fbs?.backward()
                 if let sl = config.slimmable {
                     var rng = SplitMix64(seed: config.seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(step) &* 7_777)
                     try slimmableSandwich(sl, images: images, n: n, teacher: probs, rng: &rng)
@@ -267,7 +284,7 @@ public final class TrainingRun {
                                  testLoss: eval.loss, testAccuracy: eval.accuracy, learningRate: Double(lr),
                                  seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9,
                                  imagesPerSecond: Double(seen) / max(trainSeconds, 1e-9))
-            m.macsPerImage = network.macsPerImage
+            m.macsPerImage = fbs.map { Int($0.macsPerImage) } ?? network.macsPerImage
             m.params = network.parameterCount
             var full = network.config
             full.widths = nil

@@ -16,7 +16,7 @@ struct CheckpointContext {
     static func load(_ path: String, model: String?, dataset: DatasetName?) throws -> CheckpointContext {
         let fallback = model.map { ModelConfig(architecture: $0) }
         // A dynamic checkpoint's backbone (its predictor is loaded by DynamicCheckpoint where needed).
-        let loaded = try Checkpoint.load(path, fallback: fallback, ignoringPrefixes: [ThresholdPredictor.prefix])
+        let loaded = try Checkpoint.load(path, fallback: fallback, ignoringPrefixes: [ThresholdPredictor.prefix, FBSModel.prefix])
         let name = dataset ?? loaded.metadata["dynaslim.dataset"].flatMap(DatasetName.init(rawValue:))
             ?? (loaded.network.config.inputChannels == 1 ? .fashionMNIST : .cifar10)
         return CheckpointContext(network: loaded.network, metadata: loaded.metadata, dataset: name)
@@ -47,6 +47,23 @@ struct Eval: ParsableCommand {
         BLAS.setThreadCount(1)
         if let (dyn, _) = try DynamicCheckpoint.load(checkpoint, fallback: model.map { ModelConfig(architecture: $0) }) {
             try evaluateDynamic(dyn)
+            return
+        }
+        if let fbs = try DynamicCheckpoint.loadFBS(checkpoint, fallback: model.map { ModelConfig(architecture: $0) }) {
+            let ctx = try CheckpointContext.load(checkpoint, model: model, dataset: dataset)
+            var test = try DatasetCatalog.load(ctx.dataset, path: data, train: false)
+            if let limit { test = test.prefix(limit) }
+            let r = try Evaluator.evaluate(fbs.network, dataset: test, normalization: try ctx.normalization(dataPath: data), batchSize: batchSize)
+            let dense = fbs.network.macsPerImage, macs = fbs.macsPerImage
+            if json {
+                try printJSON(["accuracy": r.accuracy, "loss": r.loss, "macs_per_image": macs, "dense_macs_per_image": dense,
+                               "flop_speedup": Double(dense) / macs, "density": Double(fbs.config.density),
+                               "predictor_overhead": Double(fbs.predictorMACs) / Double(dense), "params": fbs.network.parameterCount])
+                return
+            }
+            print("FBS \(fbs.network.config.architecture) (density \(fbs.config.density)) on \(ctx.dataset.rawValue) test (\(r.count) images)")
+            print(String(format: "accuracy %.2f%%  loss %.4f  MACs/image %@ (dense %@, saliency predictors %@) FLOP speed-up %.2fx", r.accuracy * 100, r.loss,
+                         formatCount(Int(macs)), formatCount(dense), formatCount(fbs.predictorMACs), Double(dense) / macs))
             return
         }
         let ctx = try CheckpointContext.load(checkpoint, model: model, dataset: dataset)

@@ -25,7 +25,7 @@ struct Prune: ParsableCommand {
     @Option(help: "Architecture, for checkpoints without DynaSlim metadata.") var model: String?
 
     func run() throws {
-        let loaded = try Checkpoint.load(checkpoint, fallback: model.map { ModelConfig(architecture: $0) }, ignoringPrefixes: [ThresholdPredictor.prefix])
+        let loaded = try Checkpoint.load(checkpoint, fallback: model.map { ModelConfig(architecture: $0) }, ignoringPrefixes: [ThresholdPredictor.prefix, FBSModel.prefix])
         let net = loaded.network
         let plan = try StaticSlimming.plan(net, ratio: ratio, minChannels: minChannels)
         let thin = try StaticSlimming.thin(net, plan: plan)

@@ -46,7 +46,8 @@ struct Train: ParsableCommand {
     @Option(help: """
         dense (ordinary training; add --sparsity for Network Slimming), slimmable (stage 1 of the two-stage recipe: \
         |gamma|-ordered prefixes, sandwich rule with distillation) or dynamic (threshold predictor + gated training; \
-        stage 2 when started --from a slimmable checkpoint).
+        stage 2 when started --from a slimmable checkpoint) or fbs (the FBS baseline: saliency predictors, top-k \
+        channels per input; start --from a dense checkpoint).
         """)
     var method: TrainMethod = .dense
     @Option(help: "Dynamic: target pruning rate T (fraction of gated MACs skipped).") var target: Float = 0.5
@@ -60,6 +61,8 @@ struct Train: ParsableCommand {
     @Option(help: "Dynamic: predictor learning-rate multiplier.") var predictorLrMult: Float = 10
     @Option(help: "Dynamic: predictor output bias at start (-2.5 keeps almost every channel).") var predictorBias: Float = -2.5
     @Flag(help: "Dynamic: rate loss on the hard rate (straight-through gradient) instead of the soft rate.") var hardRate = false
+    @Option(help: "FBS: final density (fraction of channels kept per gated layer), reached over --epoch-ratio.") var density: Float = 0.5
+    @Option(help: "FBS: L1 weight on the kept saliencies.") var fbsLambda: Float = 1e-8
     @Option(help: "Slimmable: narrowest width as a fraction of each gated layer.") var minWidth: Float = 0.25
     @Option(help: "Slimmable: random-width passes per step.") var randomWidths = 2
     @Option(help: "Run directory.") var out: String
@@ -82,10 +85,10 @@ struct Train: ParsableCommand {
             var predictorTensors: [NamedTensor] = []
             var modelConfig = ModelConfig(architecture: model, shortcut: shortcut, gammaInit: gammaInit, dropout: dropout)
             if let from {
-                let loaded = try Checkpoint.load(from, fallback: modelConfig, ignoringPrefixes: [ThresholdPredictor.prefix])
+                let loaded = try Checkpoint.load(from, fallback: modelConfig, ignoringPrefixes: [ThresholdPredictor.prefix, FBSModel.prefix])
                 network = loaded.network
                 modelConfig = loaded.network.config
-                if method == .dynamic { predictorTensors = try SafeTensors.read(from).tensors }
+                if method == .dynamic || method == .fbs { predictorTensors = try SafeTensors.read(from).tensors }
             }
             var dyn: DynamicConfig?
             if method == .dynamic {
@@ -100,7 +103,8 @@ struct Train: ParsableCommand {
                                      sgd: SGDConfig(momentum: momentum, weightDecay: weightDecay, nesterov: nesterov),
                                      labelSmoothing: labelSmoothing, seed: seed, augmentation: aug, sparsity: sparsity,
                                      trainLimit: trainLimit, testLimit: testLimit, initializedFrom: from, dynamic: dyn,
-                                     slimmable: method == .slimmable ? SlimmableConfig(minWidth: minWidth, randomWidths: randomWidths) : nil)
+                                     slimmable: method == .slimmable ? SlimmableConfig(minWidth: minWidth, randomWidths: randomWidths) : nil,
+                                     fbs: method == .fbs ? FBSConfig(density: density, epochRatio: epochRatio, lambda: fbsLambda) : nil)
             run = try TrainingRun.create(config: config, directory: out, network: network, predictorTensors: predictorTensors)
             print("training \(run.network.config.architecture) on \(dataset.rawValue): \(run.trainSet.count) train / \(run.testSet.count) test images of \(run.trainSet.shape), "
                   + "\(formatCount(run.network.parameterCount)) parameters, \(formatCount(run.network.macsPerImage)) MACs/image -> \(out)")
@@ -133,5 +137,5 @@ struct Train: ParsableCommand {
     }
 }
 
-enum TrainMethod: String, ExpressibleByArgument, CaseIterable { case dense, slimmable, dynamic }
+enum TrainMethod: String, ExpressibleByArgument, CaseIterable { case dense, slimmable, dynamic, fbs }
 extension RateTarget: ExpressibleByArgument {}

@@ -162,3 +162,46 @@ struct SlimmableRunTests {
         #expect(r.accuracy > 0.5)
     }
 }
+
+@Suite("FBS runs", .serialized)
+struct FBSRunTests {
+    @Test("FBS keeps the top-k saliencies per input, trains, resumes bit-exactly and reloads")
+    func fbs() throws {
+        let train = try quadrantDataset(96, seed: 11), test = try quadrantDataset(32, seed: 12)
+        var cfg = config("resnet8", epochs: 3)
+        cfg.augmentation = .none
+        cfg.fbs = FBSConfig(density: 0.5, epochRatio: 0.3, lambda: 1e-8)
+        let straight = try TrainingRun.create(config: cfg, directory: runDirectory(), train: train, test: test)
+        var last: EpochMetrics?
+        try straight.run { if case let .epochEnd(m) = $0 { last = m } }
+        let fbs = try #require(straight.fbs)
+        #expect(fbs.density == 0.5)
+        // Masks: exactly ceil(d * C) nonzero-or-kept channels per input, valued by the saliency.
+        let x = try quadrantDataset(4, seed: 13)
+        let loader = BatchLoader(dataset: x, batchSize: 4, shuffle: false, normalization: straight.normalization)
+        loader.start(epoch: 0)
+        let b = loader.next()!
+        _ = try b.images.withUnsafeBufferPointer { try fbs.forward(images: UnsafeBufferPointer(rebasing: $0[0..<(4 * 64)]), n: 4, mode: .eval) }
+        for gl in straight.network.gated {
+            let C = gl.bn.channels, m = gl.bn.channelMask!
+            for i in 0..<4 { #expect(m[(i * C)..<((i + 1) * C)].filter { $0 > 0 }.count <= fbs.kept(channels: C)) }
+            #expect(m.allSatisfy { $0 >= 0 })
+        }
+        let macs = try #require(last?.macsPerImage)
+        #expect(Double(macs) < Double(straight.network.macsPerImage) * 0.6)
+        #expect(try #require(last?.testAccuracy) > 0.6)
+
+        let dir = runDirectory()
+        let first = try TrainingRun.create(config: cfg, directory: dir, train: train, test: test)
+        first.stopAfterEpochs = 1
+        try first.run()
+        let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
+        try resumed.run()
+        for (p, q) in zip(straight.fbs!.namedParameters, resumed.fbs!.namedParameters) {
+            #expect(p.1.value.map(\.bitPattern) == q.1.value.map(\.bitPattern), "\(p.0)")
+        }
+        let reloaded = try #require(try DynamicCheckpoint.loadFBS(straight.modelPath))
+        let r = try Evaluator.evaluate(reloaded.network, dataset: test, normalization: straight.normalization)
+        #expect(r.accuracy == last?.testAccuracy)
+    }
+}
