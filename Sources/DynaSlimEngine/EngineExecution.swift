@@ -31,13 +31,19 @@ extension InferenceEngine {
         let x = SendableConstPointer(images.baseAddress!), y = SendablePointer(logits.baseAddress!)
         let kk = k
         if n == 1 && threads > 1 {
-            try runSample(x.base, kept: kk, sample: 0, ctx: contexts[0], parallel: true, out: y.base)
+            try runGroup(x.base, count: 1, first: 0, kept: kk, ctx: contexts[0], parallel: true, out: y.base)
         } else {
             let errors = ErrorBox()
+            let g = max(1, groupSize)
             Parallel.forChunks(n, threads: threads) { chunk, range in
-                for i in range {
-                    do { try self.runSample(x.advanced(by: i * s.count), kept: kk, sample: i, ctx: self.contexts[chunk], parallel: false,
-                                            out: y.advanced(by: i * classes)) } catch { errors.set(error) }
+                var i = range.lowerBound
+                while i < range.upperBound {
+                    let cnt = min(g, range.upperBound - i)
+                    do {
+                        try self.runGroup(x.advanced(by: i * s.count), count: cnt, first: i, kept: kk, ctx: self.contexts[chunk], parallel: false,
+                                          out: y.advanced(by: i * classes))
+                    } catch { errors.set(error) }
+                    i += cnt
                 }
             }
             if let e = errors.error { throw e }
@@ -47,126 +53,145 @@ extension InferenceEngine {
     /// MACs of one image given its kept counts (predictor excluded).
     public func macs(kept: [Int]) -> Double { accounting.macs(kept: kept) }
 
-    func runSample(_ input: UnsafePointer<Float>, kept: [Int32], sample i: Int, ctx: SampleContext, parallel: Bool,
-                   out: UnsafeMutablePointer<Float>) throws {
+    /// Runs `count` consecutive images (NCHW) through the ops as one group: every conv is one GEMM
+    /// over the group's pixels, at the group's largest kept counts; each image's channels beyond
+    /// its own k are zeroed, so results equal running the images one by one.
+    func runGroup(_ input: UnsafePointer<Float>, count g: Int, first: Int, kept: [Int32], ctx: SampleContext, parallel: Bool,
+                  out: UnsafeMutablePointer<Float>) throws {
         let L = gateWidths.count
-        func k(_ gate: Int?) -> Int? { gate.map { Int(kept[i * L + $0]) } }
+        func ks(_ gate: Int?) -> [Int]? { gate.map { l in (0..<g).map { Int(kept[(first + $0) * L + l]) } } }
         var cur = UnsafeMutablePointer(mutating: input)
-        var active = config.inputChannels, h = config.inputHeight, w = config.inputWidth
+        var c = config.inputChannels, active = c, h = config.inputHeight, w = config.inputWidth
         var which = 0
-        func next() -> UnsafeMutablePointer<Float> { defer { which = (which + 1) % 2 }; return ctx.act[which].reserve(maxActivation) }
+        func next() -> UnsafeMutablePointer<Float> { defer { which = (which + 1) % 2 }; return ctx.act[which].reserve(maxActivation * g) }
         for op in ops {
             switch op {
             case .conv(let o):
-                let outK = k(o.outGate) ?? o.outC, inK = k(o.inGate) ?? active
+                let outKs = ks(o.outGate), inK = ks(o.inGate)?.max() ?? active
                 let dst = next()
                 let (ho, wo) = o.outSize(h, w)
-                conv(o, cur, inK: inK, outK: outK, h: h, w: w, dst, residual: nil, ctx: ctx, parallel: parallel)
-                cur = dst; active = outK; h = ho; w = wo
+                conv(o, cur, inStride: c * h * w, inK: inK, outKs: outKs, g: g, h: h, w: w, dst, residual: nil, ctx: ctx, parallel: parallel)
+                cur = dst; c = o.outC; active = outKs?.max() ?? o.outC; h = ho; w = wo
             case .block(let b):
-                let mid = k(b.conv1.outGate) ?? b.conv1.outC
+                let midKs = ks(b.conv1.outGate), mid = midKs?.max() ?? b.conv1.outC
                 let (ho, wo) = b.conv1.outSize(h, w)
-                let t = ctx.act[2].reserve(maxActivation)
-                conv(b.conv1, cur, inK: active, outK: mid, h: h, w: w, t, residual: nil, ctx: ctx, parallel: parallel)
-                // The shortcut, as a [planes, ho*wo] plane set the conv2 epilogue adds before its ReLU.
+                let t = ctx.act[2].reserve(maxActivation * g)
+                conv(b.conv1, cur, inStride: c * h * w, inK: active, outKs: midKs, g: g, h: h, w: w, t, residual: nil, ctx: ctx, parallel: parallel)
+                // The shortcut, [g][planes][ho*wo], which the conv2 epilogue adds before its ReLU.
                 let P = ho * wo, planes = b.conv2.outC
                 let short: UnsafePointer<Float>
                 switch b.shortcut {
                 case .identity: short = UnsafePointer(cur)
                 case let .zeroPad(stride, before):
-                    let sp = ctx.short.reserve(planes * P)
-                    sp.update(repeating: 0, count: planes * P)
-                    for ch in 0..<active {
-                        let src = cur + ch * h * w, dst = sp + (before + ch) * P
+                    let sp = ctx.short.reserve(g * planes * P)
+                    sp.update(repeating: 0, count: g * planes * P)
+                    for j in 0..<g { for ch in 0..<active {
+                        let src = cur + (j * c + ch) * h * w, dst = sp + (j * planes + before + ch) * P
                         for oy in 0..<ho { for ox in 0..<wo { dst[oy * wo + ox] = src[oy * stride * w + ox * stride] } }
-                    }
+                    } }
                     short = UnsafePointer(sp)
                 case .projection(let p):
-                    let sp = ctx.short.reserve(planes * P)
-                    conv(p, cur, inK: active, outK: p.outC, h: h, w: w, sp, residual: nil, ctx: ctx, parallel: parallel)
+                    let sp = ctx.short.reserve(g * planes * P)
+                    conv(p, cur, inStride: c * h * w, inK: active, outKs: nil, g: g, h: h, w: w, sp, residual: nil, ctx: ctx, parallel: parallel)
                     short = UnsafePointer(sp)
                 }
                 let dst = next()
                 // The block ends with relu(bn2(conv2) + shortcut): ReLU after the residual add.
-                conv(b.conv2, t, inK: mid, outK: planes, h: ho, w: wo, dst, residual: short, reluAfter: true, ctx: ctx, parallel: parallel)
-                cur = dst; active = planes; h = ho; w = wo
+                conv(b.conv2, t, inStride: b.conv1.outC * P, inK: mid, outKs: nil, g: g, h: ho, w: wo, dst, residual: short, reluAfter: true,
+                     ctx: ctx, parallel: parallel)
+                cur = dst; c = planes; active = planes; h = ho; w = wo
             case let .maxPool(kern, stride):
                 let ho = (h - kern) / stride + 1, wo = (w - kern) / stride + 1
                 let dst = next()
-                for ch in 0..<active {
-                    let src = cur + ch * h * w, d = dst + ch * ho * wo
+                for j in 0..<g { for ch in 0..<active {
+                    let src = cur + (j * c + ch) * h * w, d = dst + (j * c + ch) * ho * wo
                     for oy in 0..<ho { for ox in 0..<wo {
                         var m = -Float.infinity
                         for ky in 0..<kern { for kx in 0..<kern { m = max(m, src[(oy * stride + ky) * w + ox * stride + kx]) } }
                         d[oy * wo + ox] = m
                     } }
-                }
+                } }
                 cur = dst; h = ho; w = wo
             case .globalAvgPool:
                 let dst = next(), P = h * w, inv = 1 / Float(P)
-                for ch in 0..<active {
+                for j in 0..<g { for ch in 0..<active {
                     var sum: Float = 0
-                    let src = cur + ch * P
-                    for j in 0..<P { sum += src[j] }
-                    dst[ch] = sum * inv
-                }
+                    let src = cur + (j * c + ch) * P
+                    for q in 0..<P { sum += src[q] }
+                    dst[j * c + ch] = sum * inv
+                } }
                 cur = dst; h = 1; w = 1
             case .linear(let li):
-                let inK = k(li.inGate) ?? active
-                // logits[1, outF] = x[1, inK] * W[:, 0..<inK]^T + b (W is [outF, inF], row stride inF).
+                let inK = ks(li.inGate)?.max() ?? active
+                // logits[g, outF] = x[g, 0..<inK] * W[:, 0..<inK]^T + b (W is [outF, inF], row stride inF).
                 li.weight.withUnsafeBufferPointer { wp in
-                    BLAS.sgemm(transB: true, m: 1, n: li.outF, k: inK, a: cur, lda: inK, b: wp.baseAddress!, ldb: li.inF, c: out, ldc: li.outF)
+                    BLAS.sgemm(transB: true, m: g, n: li.outF, k: inK, a: cur, lda: c, b: wp.baseAddress!, ldb: li.inF, c: out, ldc: li.outF)
                 }
-                for j in 0..<li.outF { out[j] += li.bias[j] }
+                for j in 0..<g { for o in 0..<li.outF { out[j * li.outF + o] += li.bias[o] } }
                 return
             }
         }
         // Networks ending in a conv classifier (M-CifarNet): logits are the last activation.
-        for j in 0..<config.classes { out[j] = cur[j] }
+        for j in 0..<g { for o in 0..<config.classes { out[j * config.classes + o] = cur[j * c + o] } }
     }
 
-    /// y[outK, P] = relu?(W[0..<outK, 0..<inK*kk] * im2col(x[0..<inK]) + bias (+ residual)).
-    func conv(_ o: ConvOp, _ x: UnsafePointer<Float>, inK: Int, outK: Int, h: Int, w: Int, _ y: UnsafeMutablePointer<Float>,
-              residual: UnsafePointer<Float>?, reluAfter: Bool = false, ctx: SampleContext, parallel: Bool) {
-        let g = Conv2DGeometry(batch: 1, inChannels: inK, inHeight: h, inWidth: w, outChannels: outK,
-                               kernel: o.kernel, stride: o.stride, padding: o.padding)
-        let P = g.outPlane, K = g.colRows, kk = o.kernel * o.kernel
-        let useThreads = parallel && threads > 1 && outK * K * P >= 1 << 16
+    /// For a group of g images x [g][inStride]: y[g][outC][P] = act(W[0..<M, 0..<inK*kk] * im2col(x) + bias (+ residual)),
+    /// M = max(outKs) (or outC); rows m >= outKs[j] of image j are zeroed.
+    func conv(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, g: Int, h: Int, w: Int,
+              _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, reluAfter: Bool = false, ctx: SampleContext, parallel: Bool) {
+        let M = outKs?.max() ?? o.outC
+        let geo = Conv2DGeometry(batch: 1, inChannels: inK, inHeight: h, inWidth: w, outChannels: M,
+                                 kernel: o.kernel, stride: o.stride, padding: o.padding)
+        let P = geo.outPlane, K = geo.colRows, kk = o.kernel * o.kernel, N = g * P
+        let outStride = o.outC * P
+        let useThreads = parallel && threads > 1 && M * K * P >= 1 << 16
+        // B = im2col of the group, [K, g*P] (the input itself for a single pointwise image).
         let colPtr: UnsafePointer<Float>
-        if g.isPointwise { colPtr = x } else {
-            let col = ctx.col.reserve(K * P)
+        if geo.isPointwise && g == 1 { colPtr = x } else {
+            let col = ctx.col.reserve(K * N)
             if useThreads {
                 let sx = SendableConstPointer(x), sc = SendablePointer(col)
                 Parallel.forChunks(inK, threads: threads) { chunk, channels in
-                    var sub = g
+                    var sub = geo
                     sub.inChannels = channels.count
                     let phase = self.contexts[chunk].phase.reserve(Conv2D.im2colPhaseScratch(sub))
                     Conv2D.im2colSample(sub, sx.advanced(by: channels.lowerBound * h * w), sc.advanced(by: channels.lowerBound * kk * P), ld: P,
                                         phaseBuffer: phase)
                 }
             } else {
-                Conv2D.im2colSample(g, x, col, ld: P, phaseBuffer: ctx.phase.reserve(Conv2D.im2colPhaseScratch(g)))
+                let phase = ctx.phase.reserve(Conv2D.im2colPhaseScratch(geo))
+                for j in 0..<g { Conv2D.im2colSample(geo, x + j * inStride, col + j * P, ld: N, phaseBuffer: phase) }
             }
             colPtr = UnsafePointer(col)
         }
+        // C = [M, g*P]: straight into y for one image, else into a scratch matrix scattered below.
+        let cMat = g == 1 ? y : ctx.gemmOut.reserve(M * N)
         o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
             let sw = SendableConstPointer(wp.baseAddress!), sb = SendableConstPointer(bp.baseAddress!)
-            let sc = SendableConstPointer(colPtr), sy = SendablePointer(y), sr = residual.map { SendableConstPointer($0) }
+            let sc = SendableConstPointer(colPtr), sy = SendablePointer(y), scm = SendablePointer(cMat), sr = residual.map { SendableConstPointer($0) }
             let lda = o.rowLength, relu = o.relu || reluAfter
             let body: @Sendable (Int, Range<Int>) -> Void = { _, cols in
                 if cols.isEmpty { return }
-                BLAS.sgemm(m: outK, n: cols.count, k: K, a: sw.base, lda: lda, b: sc.advanced(by: cols.lowerBound), ldb: P,
-                           c: sy.advanced(by: cols.lowerBound), ldc: P)
-                for m in 0..<outK {
-                    let row = sy.advanced(by: m * P)
-                    let bias = sb[m]
-                    if let sr {
-                        let r = sr.advanced(by: m * P)
-                        if relu { for p in cols { row[p] = max(row[p] + bias + r[p], 0) } } else { for p in cols { row[p] += bias + r[p] } }
-                    } else if relu { for p in cols { row[p] = max(row[p] + bias, 0) } } else { for p in cols { row[p] += bias } }
+                BLAS.sgemm(m: M, n: cols.count, k: K, a: sw.base, lda: lda, b: sc.advanced(by: cols.lowerBound), ldb: N,
+                           c: scm.advanced(by: cols.lowerBound), ldc: N)
+                // Epilogue per image j and row m: bias, residual, ReLU; zero rows beyond the image's k.
+                for j in 0..<g {
+                    let lo = max(cols.lowerBound, j * P), hi = min(cols.upperBound, (j + 1) * P)
+                    if lo >= hi { continue }
+                    let rows = outKs?[j] ?? M
+                    for m in 0..<M {
+                        let src = scm.advanced(by: m * N + j * P), dst = sy.advanced(by: j * outStride + m * P)
+                        let a = lo - j * P, e = hi - j * P
+                        if m >= rows { for p in a..<e { dst[p] = 0 }; continue }
+                        let bias = sb[m]
+                        if let sr {
+                            let r = sr.advanced(by: j * outStride + m * P)
+                            if relu { for p in a..<e { dst[p] = max(src[p] + bias + r[p], 0) } } else { for p in a..<e { dst[p] = src[p] + bias + r[p] } }
+                        } else if relu { for p in a..<e { dst[p] = max(src[p] + bias, 0) } } else { for p in a..<e { dst[p] = src[p] + bias } }
+                    }
                 }
             }
-            if useThreads { Parallel.forChunks(P, threads: threads, body) } else { body(0, 0..<P) }
+            if useThreads { Parallel.forChunks(N, threads: threads, body) } else { body(0, 0..<N) }
         } }
     }
 }

@@ -21,7 +21,7 @@ public struct EngineError: Error, CustomStringConvertible {
 /// Per-thread scratch: activations (ping-pong), im2col matrix, phase planes.
 final class SampleContext: @unchecked Sendable {
     let act: [ScratchBuffer]
-    let col = ScratchBuffer(), phase = ScratchBuffer(), short = ScratchBuffer()
+    let col = ScratchBuffer(), phase = ScratchBuffer(), short = ScratchBuffer(), gemmOut = ScratchBuffer()
     init(activationSize: Int) { act = (0..<3).map { _ in ScratchBuffer(capacity: activationSize) } }
 }
 
@@ -33,14 +33,17 @@ public final class InferenceEngine: @unchecked Sendable {
     let sortedAbsGamma: [[Float]]
     let dynamic: DynamicModel?
     public let threads: Int
+    /// Images per GEMM when a core handles several (batched inference); 1 = image by image.
+    public var groupSize: Int
     let contexts: [SampleContext]
     let maxActivation: Int
     public let denseMacsPerImage: Int
     let accounting: MACAccounting
 
     /// `dynamic`: gate with its predictor; nil: every gated layer runs at full width.
-    public init(network: Network, dynamic: DynamicModel? = nil, threads: Int = Parallel.defaultThreadCount) throws {
+    public init(network: Network, dynamic: DynamicModel? = nil, threads: Int = Parallel.defaultThreadCount, groupSize: Int = 8) throws {
         config = network.config
+        self.groupSize = groupSize
         self.dynamic = dynamic
         self.threads = max(1, threads)
         denseMacsPerImage = network.macsPerImage

@@ -56,6 +56,8 @@ struct BenchInfer: ParsableCommand {
     @Option(help: "Dense reference checkpoint (thinned models: the unpruned one).") var reference: String?
     @Option(help: "Batch size.") var batch = 1
     @Option(help: "Worker threads.") var threads = Parallel.defaultThreadCount
+    @Option(help: "Images per GEMM in batched runs (each group padded to its largest kept counts; 1 = image by image).")
+    var groupSize = 8
     @Option(help: "Timed batches per model (median reported).") var repeats = 50
     @Option(help: "Dataset (default: the checkpoint's).") var dataset: DatasetName?
     @Option(help: "Dataset folder.") var data: String?
@@ -68,13 +70,13 @@ struct BenchInfer: ParsableCommand {
         let model: InferenceEngine, dense: InferenceEngine
         var predictorMacs = 0
         if let (dyn, _) = try DynamicCheckpoint.load(checkpoint) {
-            model = try InferenceEngine(network: dyn.network, dynamic: dyn, threads: threads)
-            dense = try InferenceEngine(network: dyn.network, threads: threads)
+            model = try InferenceEngine(network: dyn.network, dynamic: dyn, threads: threads, groupSize: groupSize)
+            dense = try InferenceEngine(network: dyn.network, threads: threads, groupSize: groupSize)
             predictorMacs = dyn.predictorMACs
         } else {
-            model = try InferenceEngine(network: ctx.network, threads: threads)
+            model = try InferenceEngine(network: ctx.network, threads: threads, groupSize: groupSize)
             let ref = try reference.map { try CheckpointContext.load($0, model: nil, dataset: dataset).network } ?? ctx.network
-            dense = try InferenceEngine(network: ref, threads: threads)
+            dense = try InferenceEngine(network: ref, threads: threads, groupSize: groupSize)
         }
         let test = try DatasetCatalog.load(ctx.dataset, path: data, train: false)
         let r = try InferenceBenchmark.run(model: model, dense: dense, predictorMacs: predictorMacs, dataset: test,

@@ -50,7 +50,8 @@ struct EngineTests {
         let ref = Array(try x.withUnsafeBufferPointer { try model.forward(images: $0, n: n, mode: .eval) }.buffer)
         let refKept = model.kept
         model.clearMasks()
-        let engine = try InferenceEngine(network: net, dynamic: model, threads: 2)
+        for group in [1, 3, 8] {
+        let engine = try InferenceEngine(network: net, dynamic: model, threads: 2, groupSize: group)
         var out = [Float](repeating: 0, count: n * 6), kept = [Int32](repeating: 0, count: n * net.gated.count)
         try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { o in try kept.withUnsafeMutableBufferPointer {
             try engine.run(images: xp, n: n, logits: o, kept: $0) } } }
@@ -60,6 +61,7 @@ struct EngineTests {
         for i in 0..<n {
             let a = (0..<6).max { out[i * 6 + $0] < out[i * 6 + $1] }, b = (0..<6).max { ref[i * 6 + $0] < ref[i * 6 + $1] }
             #expect(a == b)
+        }
         }
     }
 }
