@@ -139,6 +139,26 @@ extension InferenceEngine {
     /// M = max(outKs) (or outC); rows m >= outKs[j] of image j are zeroed.
     func conv(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, g: Int, h: Int, w: Int,
               _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, reluAfter: Bool = false, ctx: SampleContext, parallel: Bool) {
+        // Split the group so each GEMM's im2col matrix stays cache-sized (the training kernels' rule).
+        let (ho, wo) = o.outSize(h, w)
+        let P = ho * wo, K = inK * o.kernel * o.kernel
+        let sub = max(1, min(g, max(Conv2D.minGemmColumns, Conv2D.targetColFloats / max(1, K)) / max(1, P)))
+        if sub < g {
+            let outStride = o.outC * P
+            var j = 0
+            while j < g {
+                let cnt = min(sub, g - j)
+                convGroup(o, x + j * inStride, inStride: inStride, inK: inK, outKs: outKs.map { Array($0[j..<(j + cnt)]) }, g: cnt, h: h, w: w,
+                          y + j * outStride, residual: residual.map { $0 + j * outStride }, reluAfter: reluAfter, ctx: ctx, parallel: parallel)
+                j += cnt
+            }
+            return
+        }
+        convGroup(o, x, inStride: inStride, inK: inK, outKs: outKs, g: g, h: h, w: w, y, residual: residual, reluAfter: reluAfter, ctx: ctx, parallel: parallel)
+    }
+
+    func convGroup(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, g: Int, h: Int, w: Int,
+                   _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, reluAfter: Bool, ctx: SampleContext, parallel: Bool) {
         let M = outKs?.max() ?? o.outC
         let geo = Conv2DGeometry(batch: 1, inChannels: inK, inHeight: h, inWidth: w, outChannels: M,
                                  kernel: o.kernel, stride: o.stride, padding: o.padding)
