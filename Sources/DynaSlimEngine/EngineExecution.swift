@@ -149,17 +149,26 @@ extension InferenceEngine {
             while j < g {
                 let cnt = min(sub, g - j)
                 convGroup(o, x + j * inStride, inStride: inStride, inK: inK, outKs: outKs.map { Array($0[j..<(j + cnt)]) }, g: cnt, h: h, w: w,
-                          y + j * outStride, residual: residual.map { $0 + j * outStride }, reluAfter: reluAfter, ctx: ctx, parallel: parallel)
+                          y + j * outStride, residual: residual.map { $0 + j * outStride }, reluAfter: reluAfter, ctx: ctx, parallel: parallel,
+                          zeroRowsUpTo: outKs?.max() ?? o.outC)
                 j += cnt
             }
             return
         }
-        convGroup(o, x, inStride: inStride, inK: inK, outKs: outKs, g: g, h: h, w: w, y, residual: residual, reluAfter: reluAfter, ctx: ctx, parallel: parallel)
+        convGroup(o, x, inStride: inStride, inK: inK, outKs: outKs, g: g, h: h, w: w, y, residual: residual, reluAfter: reluAfter, ctx: ctx, parallel: parallel,
+                  zeroRowsUpTo: 0)
     }
 
     func convGroup(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, g: Int, h: Int, w: Int,
-                   _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, reluAfter: Bool, ctx: SampleContext, parallel: Bool) {
+                   _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, reluAfter: Bool, ctx: SampleContext, parallel: Bool,
+                   zeroRowsUpTo: Int) {
         let M = outKs?.max() ?? o.outC
+        // Rows [M, zeroRowsUpTo) are read by the consumer (at the whole group's width) but not computed
+        // for this sub-group: they must be zero.
+        if zeroRowsUpTo > M {
+            let (ho, wo) = o.outSize(h, w)
+            for j in 0..<g { (y + j * o.outC * ho * wo + M * ho * wo).update(repeating: 0, count: (zeroRowsUpTo - M) * ho * wo) }
+        }
         let geo = Conv2DGeometry(batch: 1, inChannels: inK, inHeight: h, inWidth: w, outChannels: M,
                                  kernel: o.kernel, stride: o.stride, padding: o.padding)
         let P = geo.outPlane, K = geo.colRows, kk = o.kernel * o.kernel, N = g * P
