@@ -205,3 +205,33 @@ struct FBSRunTests {
         #expect(r.accuracy == last?.testAccuracy)
     }
 }
+
+@Suite("Static slimming pipeline", .serialized)
+struct StaticPipelineTests {
+    @Test("sparsity training, pruning, fine-tuning from the thin checkpoint, reloading its widths")
+    func pipeline() throws {
+        let train = try quadrantDataset(96, seed: 14), test = try quadrantDataset(32, seed: 15)
+        var cfg = config("resnet8", epochs: 2)
+        cfg.sparsity = 1e-4
+        cfg.augmentation = .none
+        let dense = try TrainingRun.create(config: cfg, directory: runDirectory(), train: train, test: test)
+        let before = dense.network.gated.flatMap { $0.bn.weight.value.map(abs) }.reduce(0, +)
+        try dense.run()
+        #expect(dense.network.gated.flatMap { $0.bn.weight.value.map(abs) }.reduce(0, +) < before)  // L1 shrinks gammas
+        let plan = try StaticSlimming.plan(dense.network, ratio: 0.5)
+        let thin = try StaticSlimming.thin(dense.network, plan: plan)
+        let path = runDirectory() + "-thin.safetensors"
+        try Checkpoint.save(thin, to: path)
+        let loaded = try Checkpoint.load(path)
+        #expect(loaded.network.config.widths == thin.config.widths)
+        var ft = config("resnet8", epochs: 1)
+        ft.augmentation = .none
+        let finetune = try TrainingRun.create(config: ft, directory: runDirectory(), network: loaded.network, train: train, test: test)
+        var last: EpochMetrics?
+        try finetune.run { if case let .epochEnd(m) = $0 { last = m } }
+        #expect(last?.macsPerImage == thin.macsPerImage)
+        #expect(last?.denseMacsPerImage == dense.network.macsPerImage)
+        let reread = try Checkpoint.load(finetune.modelPath)
+        #expect(reread.network.gated.map { $0.bn.channels } == thin.gated.map { $0.bn.channels })
+    }
+}
