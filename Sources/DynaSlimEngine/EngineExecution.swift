@@ -27,6 +27,9 @@ extension InferenceEngine {
                 }
             }
         }
+        if let fbs {  // reported only: FBS convs select their channels themselves
+            for i in 0..<n { for l in 0..<L { k[i * L + l] = Int32(fbs.kept(channels: gateWidths[l])) } }
+        }
         if let kept { for i in 0..<min(kept.count, n * L) { kept[i] = k[i] } }
         let x = SendableConstPointer(images.baseAddress!), y = SendablePointer(logits.baseAddress!)
         let kk = k
@@ -64,8 +67,18 @@ extension InferenceEngine {
         var c = config.inputChannels, active = c, h = config.inputHeight, w = config.inputWidth
         var which = 0
         func next() -> UnsafeMutablePointer<Float> { defer { which = (which + 1) % 2 }; return ctx.act[which].reserve(maxActivation * g) }
+        // FBS: original channel indices of the current (compressed) activation; nil = channels 0..<active.
+        var chanIdx: [Int]? = nil
         for op in ops {
             switch op {
+            case .conv(let o) where fbs != nil && (o.outGate != nil || o.inGate != nil):
+                let dst = next()
+                let (ho, wo) = o.outSize(h, w)
+                let sel = o.outGate.map { fbsSelect(layer: $0, x: cur, channels: active, columns: chanIdx, plane: h * w) }
+                gatheredConv(o, cur, inK: active, columns: o.inGate != nil ? chanIdx : nil, rows: sel, h: h, w: w, dst, residual: nil, reluAfter: false,
+                             ctx: ctx, parallel: parallel)
+                cur = dst; c = sel?.rows.count ?? o.outC; active = c; h = ho; w = wo
+                chanIdx = sel?.rows
             case .conv(let o):
                 let outKs = ks(o.outGate), inK = ks(o.inGate)?.max() ?? active
                 let dst = next()
@@ -76,7 +89,14 @@ extension InferenceEngine {
                 let midKs = ks(b.conv1.outGate), mid = midKs?.max() ?? b.conv1.outC
                 let (ho, wo) = b.conv1.outSize(h, w)
                 let t = ctx.act[2].reserve(maxActivation * g)
-                conv(b.conv1, cur, inStride: c * h * w, inK: active, outKs: midKs, g: g, h: h, w: w, t, residual: nil, ctx: ctx, parallel: parallel)
+                var fbsRows: (rows: [Int], scale: [Float])?
+                if fbs != nil, let l = b.conv1.outGate {
+                    let sel = fbsSelect(layer: l, x: cur, channels: active, columns: nil, plane: h * w)
+                    fbsRows = sel
+                    gatheredConv(b.conv1, cur, inK: active, columns: nil, rows: sel, h: h, w: w, t, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
+                } else {
+                    conv(b.conv1, cur, inStride: c * h * w, inK: active, outKs: midKs, g: g, h: h, w: w, t, residual: nil, ctx: ctx, parallel: parallel)
+                }
                 // The shortcut, [g][planes][ho*wo], which the conv2 epilogue adds before its ReLU.
                 let P = ho * wo, planes = b.conv2.outC
                 let short: UnsafePointer<Float>
@@ -97,8 +117,13 @@ extension InferenceEngine {
                 }
                 let dst = next()
                 // The block ends with relu(bn2(conv2) + shortcut): ReLU after the residual add.
-                conv(b.conv2, t, inStride: b.conv1.outC * P, inK: mid, outKs: nil, g: g, h: ho, w: wo, dst, residual: short, reluAfter: true,
-                     ctx: ctx, parallel: parallel)
+                if let fbsRows {
+                    gatheredConv(b.conv2, t, inK: fbsRows.rows.count, columns: fbsRows.rows, rows: nil, h: ho, w: wo, dst, residual: short,
+                                 reluAfter: true, ctx: ctx, parallel: parallel)
+                } else {
+                    conv(b.conv2, t, inStride: b.conv1.outC * P, inK: mid, outKs: nil, g: g, h: ho, w: wo, dst, residual: short, reluAfter: true,
+                         ctx: ctx, parallel: parallel)
+                }
                 cur = dst; c = planes; active = planes; h = ho; w = wo
             case let .maxPool(kern, stride):
                 let ho = (h - kern) / stride + 1, wo = (w - kern) / stride + 1
@@ -121,6 +146,15 @@ extension InferenceEngine {
                     dst[j * c + ch] = sum * inv
                 } }
                 cur = dst; h = 1; w = 1
+            case .linear(let li) where chanIdx != nil && li.inGate != nil:
+                // FBS: the classifier reads the kept channels of the last gated layer.
+                let idx = chanIdx!
+                for o in 0..<li.outF {
+                    var acc = li.bias[o]
+                    for (j, ch) in idx.enumerated() { acc += li.weight[o * li.inF + ch] * cur[j] }
+                    out[o] = acc
+                }
+                return
             case .linear(let li):
                 let inK = ks(li.inGate)?.max() ?? active
                 // logits[g, outF] = x[g, 0..<inK] * W[:, 0..<inK]^T + b (W is [outF, inF], row stride inF).
@@ -133,6 +167,51 @@ extension InferenceEngine {
         }
         // Networks ending in a conv classifier (M-CifarNet): logits are the last activation.
         for j in 0..<g { for o in 0..<config.classes { out[j * config.classes + o] = cur[j * c + o] } }
+    }
+
+    /// FBS channel selection for gated layer l from the producer's input x ([channels][plane], whose
+    /// channel j is original channel columns[j]): s = relu(W g + b), g = mean |x| per channel; the
+    /// top-k rows (ascending) and their saliencies.
+    func fbsSelect(layer l: Int, x: UnsafePointer<Float>, channels: Int, columns: [Int]?, plane: Int) -> (rows: [Int], scale: [Float]) {
+        let p = fbs!.predictors[l], C = p.outFeatures, Cin = p.inFeatures
+        var z = p.bias.value
+        for j in 0..<channels {
+            var a: Float = 0
+            let row = x + j * plane
+            for q in 0..<plane { a += abs(row[q]) }
+            let gj = a / Float(plane), col = columns?[j] ?? j
+            for c in 0..<C { z[c] += p.weight.value[c * Cin + col] * gj }
+        }
+        let k = fbs!.kept(channels: C)
+        let top = (0..<C).sorted { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }.prefix(k).sorted()
+        return (Array(top), top.map { max(0, z[$0]) })
+    }
+
+    /// One image: y[rows.count or outC][P] = act(W[rows][columns] * im2col(x) + bias[rows] (+ residual)) * scale,
+    /// with weight rows / input columns gathered into scratch (FBS's arbitrary channel sets).
+    func gatheredConv(_ o: ConvOp, _ x: UnsafePointer<Float>, inK: Int, columns: [Int]?, rows: (rows: [Int], scale: [Float])?, h: Int, w: Int,
+                      _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, reluAfter: Bool, ctx: SampleContext, parallel: Bool) {
+        let kk = o.kernel * o.kernel, K = inK * kk, rowList = rows?.rows ?? Array(0..<o.outC), M = rowList.count
+        let wg = ctx.gathered.reserve(M * K)
+        let bias = ctx.gatheredBias.reserve(M)
+        o.weight.withUnsafeBufferPointer { wp in
+            for (r, src) in rowList.enumerated() {
+                bias[r] = o.bias[src]
+                let srcRow = wp.baseAddress! + src * o.rowLength, dstRow = wg + r * K
+                if let columns {
+                    for (j, ch) in columns.prefix(inK).enumerated() { (dstRow + j * kk).update(from: srcRow + ch * kk, count: kk) }
+                } else {
+                    dstRow.update(from: srcRow, count: K)
+                }
+            }
+        }
+        convGroup(o, x, inStride: inK * h * w, inK: inK, outKs: nil, g: 1, h: h, w: w, y, residual: residual, reluAfter: reluAfter,
+                  ctx: ctx, parallel: parallel, zeroRowsUpTo: 0,
+                  gathered: (weight: UnsafePointer(wg), lda: K, bias: UnsafePointer(bias), rows: M))
+        if let rows {
+            let (ho, wo) = o.outSize(h, w)
+            for (r, sc) in rows.scale.enumerated() { let row = y + r * ho * wo; for q in 0..<(ho * wo) { row[q] *= sc } }
+        }
     }
 
     /// For a group of g images x [g][inStride]: y[g][outC][P] = act(W[0..<M, 0..<inK*kk] * im2col(x) + bias (+ residual)),
@@ -161,8 +240,8 @@ extension InferenceEngine {
 
     func convGroup(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, g: Int, h: Int, w: Int,
                    _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, reluAfter: Bool, ctx: SampleContext, parallel: Bool,
-                   zeroRowsUpTo: Int) {
-        let M = outKs?.max() ?? o.outC
+                   zeroRowsUpTo: Int, gathered: (weight: UnsafePointer<Float>, lda: Int, bias: UnsafePointer<Float>, rows: Int)? = nil) {
+        let M = gathered?.rows ?? outKs?.max() ?? o.outC
         // Rows [M, zeroRowsUpTo) are read by the consumer (at the whole group's width) but not computed
         // for this sub-group: they must be zero.
         if zeroRowsUpTo > M {
@@ -172,7 +251,7 @@ extension InferenceEngine {
         let geo = Conv2DGeometry(batch: 1, inChannels: inK, inHeight: h, inWidth: w, outChannels: M,
                                  kernel: o.kernel, stride: o.stride, padding: o.padding)
         let P = geo.outPlane, K = geo.colRows, kk = o.kernel * o.kernel, N = g * P
-        let outStride = o.outC * P
+        let outStride = (gathered?.rows ?? o.outC) * P
         let useThreads = parallel && threads > 1 && M * K * P >= 1 << 16
         // B = im2col of the group, [K, g*P] (the input itself for a single pointwise image).
         let colPtr: UnsafePointer<Float>
@@ -196,9 +275,9 @@ extension InferenceEngine {
         // C = [M, g*P]: straight into y for one image, else into a scratch matrix scattered below.
         let cMat = g == 1 ? y : ctx.gemmOut.reserve(M * N)
         o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
-            let sw = SendableConstPointer(wp.baseAddress!), sb = SendableConstPointer(bp.baseAddress!)
+            let sw = SendableConstPointer(gathered?.weight ?? wp.baseAddress!), sb = SendableConstPointer(gathered?.bias ?? bp.baseAddress!)
             let sc = SendableConstPointer(colPtr), sy = SendablePointer(y), scm = SendablePointer(cMat), sr = residual.map { SendableConstPointer($0) }
-            let lda = o.rowLength, relu = o.relu || reluAfter
+            let lda = gathered?.lda ?? o.rowLength, relu = o.relu || reluAfter
             let body: @Sendable (Int, Range<Int>) -> Void = { _, cols in
                 if cols.isEmpty { return }
                 BLAS.sgemm(m: M, n: cols.count, k: K, a: sw.base, lda: lda, b: sc.advanced(by: cols.lowerBound), ldb: N,

@@ -31,6 +31,8 @@ final class ConvOp {
 
     var rowLength: Int { inC * kernel * kernel }
 
+
+
     /// Reorders output rows (and biases) by `perm` (new row i = old row perm[i]).
     func permuteRows(_ perm: [Int]) {
         let K = rowLength

@@ -22,6 +22,7 @@ public struct EngineError: Error, CustomStringConvertible {
 final class SampleContext: @unchecked Sendable {
     let act: [ScratchBuffer]
     let col = ScratchBuffer(), phase = ScratchBuffer(), short = ScratchBuffer(), gemmOut = ScratchBuffer()
+    let gathered = ScratchBuffer(), gatheredBias = ScratchBuffer()
     init(activationSize: Int) { act = (0..<3).map { _ in ScratchBuffer(capacity: activationSize) } }
 }
 
@@ -32,6 +33,8 @@ public final class InferenceEngine: @unchecked Sendable {
     /// Per gated layer, |gamma| sorted descending (the reordered channels' importances).
     let sortedAbsGamma: [[Float]]
     let dynamic: DynamicModel?
+    /// FBS: per-input top-k channels by predicted saliency (arbitrary sets: weight rows / columns gathered).
+    let fbs: FBSModel?
     public let threads: Int
     /// Images per GEMM when a core handles several (batched inference); 1 = image by image.
     public var groupSize: Int
@@ -41,9 +44,11 @@ public final class InferenceEngine: @unchecked Sendable {
     let accounting: MACAccounting
 
     /// `dynamic`: gate with its predictor; nil: every gated layer runs at full width.
-    public init(network: Network, dynamic: DynamicModel? = nil, threads: Int = Parallel.defaultThreadCount, groupSize: Int = 8) throws {
+    public init(network: Network, dynamic: DynamicModel? = nil, fbs: FBSModel? = nil, threads: Int = Parallel.defaultThreadCount,
+                groupSize: Int = 8) throws {
         config = network.config
-        self.groupSize = groupSize
+        self.fbs = fbs
+        self.groupSize = fbs == nil ? groupSize : 1  // FBS channel sets differ per input: image by image
         self.dynamic = dynamic
         self.threads = max(1, threads)
         denseMacsPerImage = network.macsPerImage
@@ -85,7 +90,8 @@ public final class InferenceEngine: @unchecked Sendable {
         var widths: [Int] = [], sorted: [[Float]] = []
         for (l, g) in network.gated.enumerated() {
             let a = g.bn.weight.value.map(abs)
-            let perm = a.indices.sorted { a[$0] > a[$1] || (a[$0] == a[$1] && $0 < $1) }
+            // FBS keeps the natural order (its channel sets are gathered); gating reorders by |gamma|.
+            let perm = fbs != nil ? Array(a.indices) : a.indices.sorted { a[$0] > a[$1] || (a[$0] == a[$1] && $0 < $1) }
             widths.append(a.count)
             sorted.append(perm.map { a[$0] })
             guard let prod = convPairs.first(where: { $0.0 === g.producer })?.1 else { throw EngineError("producer of \(g.name) not found") }

@@ -69,7 +69,11 @@ struct BenchInfer: ParsableCommand {
         let ctx = try CheckpointContext.load(checkpoint, model: nil, dataset: dataset)
         let model: InferenceEngine, dense: InferenceEngine
         var predictorMacs = 0
-        if let (dyn, _) = try DynamicCheckpoint.load(checkpoint) {
+        if let fbs = try DynamicCheckpoint.loadFBS(checkpoint) {
+            model = try InferenceEngine(network: fbs.network, fbs: fbs, threads: threads)
+            dense = try InferenceEngine(network: fbs.network, threads: threads, groupSize: groupSize)
+            predictorMacs = fbs.predictorMACs
+        } else if let (dyn, _) = try DynamicCheckpoint.load(checkpoint) {
             model = try InferenceEngine(network: dyn.network, dynamic: dyn, threads: threads, groupSize: groupSize)
             dense = try InferenceEngine(network: dyn.network, threads: threads, groupSize: groupSize)
             predictorMacs = dyn.predictorMACs

@@ -65,3 +65,23 @@ struct EngineTests {
         }
     }
 }
+
+@Suite("Inference engine, FBS", .serialized)
+struct EngineFBSTests {
+    @Test("gathered FBS channels reproduce the training graph", arguments: ["resnet8", "mcifarnet"], [1, 5])
+    func fbs(arch: String, n: Int) throws {
+        let net = try ModelZoo.build(ModelConfig(architecture: arch, inputChannels: 3, inputHeight: 16, inputWidth: 16, classes: 6), seed: 7)
+        EngineTests().randomize(net, seed: 8)
+        let model = FBSModel(network: net, config: FBSConfig(density: 0.5))
+        var rng = SplitMix64(seed: 9)
+        // Saliencies near 1 (bias 1, small weights) so eight chained layers stay finite; top-k still varies per input.
+        for (_, p) in model.predictorParameters { for i in p.value.indices { p.value[i] = p.shape.count == 1 ? 1 : rng.nextNormal() * 0.1 } }
+        let x = (0..<(n * 3 * 256)).map { _ in rng.nextNormal() }
+        let ref = Array(try x.withUnsafeBufferPointer { try model.forward(images: $0, n: n, mode: .eval) }.buffer)
+        let engine = try InferenceEngine(network: net, fbs: model, threads: 2)
+        model.detach()
+        var out = [Float](repeating: 0, count: n * 6)
+        try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { try engine.run(images: xp, n: n, logits: $0) } }
+        #expect(EngineTests().compare(out, ref) <= 1e-4)
+    }
+}
