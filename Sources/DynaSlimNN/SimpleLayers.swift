@@ -33,33 +33,46 @@ public final class IdentityLayer: Layer {
     public func summary(prefix: String, input: FeatureShape) -> [LayerSummary] { [] }
 }
 
-public final class MaxPoolLayer: Layer {
+/// What max and average pooling layers share: window, geometry, output shape, buffers.
+public class PoolLayerBase {
     public let kernel, stride: Int
-    private let out = ActivationBuffer(), dxBuf = ActivationBuffer()
-    private var argmax: [Int32] = []
-    private var inputShape: FeatureShape?, batch = 0
-    public init(kernel: Int, stride: Int) { self.kernel = kernel; self.stride = stride }
+    let out = ActivationBuffer(), dxBuf = ActivationBuffer()
+    var inputShape: FeatureShape?, batch = 0
+    init(kernel: Int, stride: Int) { self.kernel = kernel; self.stride = stride }
     func geometry(_ n: Int, _ s: FeatureShape) -> PoolGeometry {
         PoolGeometry(batch: n, channels: s.c, inHeight: s.h, inWidth: s.w, kernel: kernel, stride: stride)
     }
     public func outputShape(_ s: FeatureShape) throws -> FeatureShape {
-        try ShapeError.require(s.h >= kernel && s.w >= kernel, "MaxPool2d(\(kernel))", "input \(s) smaller than the window")
+        try ShapeError.require(s.h >= kernel && s.w >= kernel, "Pool2d(\(kernel))", "input \(s) smaller than the window")
         let g = geometry(1, s)
         return FeatureShape(c: s.c, h: g.outHeight, w: g.outWidth)
     }
     public func macs(_ s: FeatureShape) -> Int { 0 }
+    /// Output view for x, remembering x's shape for backward.
+    func begin(_ x: Activation) throws -> (Activation, PoolGeometry) {
+        let s = FeatureShape(c: x.c, h: x.h, w: x.w)
+        inputShape = s; batch = x.n
+        return (out.view(n: x.n, try outputShape(s)), geometry(x.n, s))
+    }
+    /// Input-gradient view and geometry of the last forward.
+    func beginBackward(_ op: String) throws -> (Activation, PoolGeometry) {
+        guard let s = inputShape else { throw ShapeError(op, "called before forward") }
+        return (dxBuf.view(n: batch, s), geometry(batch, s))
+    }
+}
+
+public final class MaxPoolLayer: PoolLayerBase, Layer {
+    private var argmax: [Int32] = []
+    public override init(kernel: Int, stride: Int) { super.init(kernel: kernel, stride: stride) }
     public func forward(_ x: Activation, mode: Mode) throws -> Activation {
-        let s = FeatureShape(c: x.c, h: x.h, w: x.w), g = geometry(x.n, s)
-        let y = out.view(n: x.n, try outputShape(s))
+        let (y, g) = try begin(x)
         if argmax.count != g.outputCount { argmax = [Int32](repeating: 0, count: g.outputCount) }
         try argmax.withUnsafeMutableBufferPointer { try MaxPool2D.forward(g, input: x.buffer, output: y.mutableBuffer, argmax: $0) }
-        inputShape = s; batch = x.n
         return y
     }
     public func backward(_ dy: Activation, needInputGrad: Bool) throws -> Activation? {
-        guard let s = inputShape else { throw ShapeError("MaxPool2d backward", "called before forward") }
-        let dx = dxBuf.view(n: batch, s)
-        try argmax.withUnsafeBufferPointer { try MaxPool2D.backward(geometry(batch, s), argmax: $0, outputGrad: dy.buffer, inputGrad: dx.mutableBuffer) }
+        let (dx, g) = try beginBackward("MaxPool2d backward")
+        try argmax.withUnsafeBufferPointer { try MaxPool2D.backward(g, argmax: $0, outputGrad: dy.buffer, inputGrad: dx.mutableBuffer) }
         return dx
     }
 }
@@ -146,31 +159,16 @@ public final class LinearLayer: Layer {
     }
 }
 
-public final class AvgPoolLayer: Layer {
-    public let kernel, stride: Int
-    private let out = ActivationBuffer(), dxBuf = ActivationBuffer()
-    private var inputShape: FeatureShape?, batch = 0
-    public init(kernel: Int, stride: Int) { self.kernel = kernel; self.stride = stride }
-    func geometry(_ n: Int, _ s: FeatureShape) -> PoolGeometry {
-        PoolGeometry(batch: n, channels: s.c, inHeight: s.h, inWidth: s.w, kernel: kernel, stride: stride)
-    }
-    public func outputShape(_ s: FeatureShape) throws -> FeatureShape {
-        try ShapeError.require(s.h >= kernel && s.w >= kernel, "AvgPool2d(\(kernel))", "input \(s) smaller than the window")
-        let g = geometry(1, s)
-        return FeatureShape(c: s.c, h: g.outHeight, w: g.outWidth)
-    }
-    public func macs(_ s: FeatureShape) -> Int { 0 }
+public final class AvgPoolLayer: PoolLayerBase, Layer {
+    public override init(kernel: Int, stride: Int) { super.init(kernel: kernel, stride: stride) }
     public func forward(_ x: Activation, mode: Mode) throws -> Activation {
-        let s = FeatureShape(c: x.c, h: x.h, w: x.w)
-        let y = out.view(n: x.n, try outputShape(s))
-        try AvgPool2D.forward(geometry(x.n, s), input: x.buffer, output: y.mutableBuffer)
-        inputShape = s; batch = x.n
+        let (y, g) = try begin(x)
+        try AvgPool2D.forward(g, input: x.buffer, output: y.mutableBuffer)
         return y
     }
     public func backward(_ dy: Activation, needInputGrad: Bool) throws -> Activation? {
-        guard let s = inputShape else { throw ShapeError("AvgPool2d backward", "called before forward") }
-        let dx = dxBuf.view(n: batch, s)
-        try AvgPool2D.backward(geometry(batch, s), outputGrad: dy.buffer, inputGrad: dx.mutableBuffer)
+        let (dx, g) = try beginBackward("AvgPool2d backward")
+        try AvgPool2D.backward(g, outputGrad: dy.buffer, inputGrad: dx.mutableBuffer)
         return dx
     }
 }

@@ -30,6 +30,27 @@ func config(_ arch: String, epochs: Int, schedule: LRSchedule? = nil) -> TrainCo
                 augmentation: Augmentation(randomCrop: true, cropPadding: 1, horizontalFlip: true))
 }
 
+/// Trains `cfg` for `stopAfter` epochs, "kills" the process, resumes to the end, and returns the
+/// resumed run, for comparison with an uninterrupted one.
+func interruptedAndResumed(_ cfg: TrainConfig, train: ImageDataset, test: ImageDataset, stopAfter: Int) throws -> TrainingRun {
+    let dir = runDirectory()
+    let first = try TrainingRun.create(config: cfg, directory: dir, train: train, test: test)
+    first.stopAfterEpochs = stopAfter
+    try first.run()
+    #expect(first.completedEpochs == stopAfter)
+    let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
+    #expect(resumed.completedEpochs == stopAfter)
+    try resumed.run()
+    #expect(resumed.completedEpochs == cfg.epochs)
+    return resumed
+}
+
+/// Every tensor bit-identical.
+func expectIdentical(_ a: [NamedTensor], _ b: [NamedTensor]) {
+    #expect(a.map(\.name) == b.map(\.name))
+    for (x, y) in zip(a, b) { #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name)") }
+}
+
 @Suite("Training runs", .serialized)
 struct TrainingRunTests {
     @Test("a killed-and-resumed run reaches bit-identical weights", arguments: ["resnet8", "mcifarnet"])
@@ -38,22 +59,11 @@ struct TrainingRunTests {
         let straight = try TrainingRun.create(config: config(arch, epochs: 3), directory: runDirectory(), train: train, test: test)
         try straight.run()
 
-        let dir = runDirectory()
-        let first = try TrainingRun.create(config: config(arch, epochs: 3), directory: dir, train: train, test: test)
-        first.stopAfterEpochs = 1
-        try first.run()
-        #expect(first.completedEpochs == 1)
-        let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
-        #expect(resumed.completedEpochs == 1)
-        try resumed.run()
-        #expect(resumed.completedEpochs == 3)
-
-        let a = Checkpoint.stateDict(straight.network), b = Checkpoint.stateDict(resumed.network)
-        #expect(a.map(\.name) == b.map(\.name))
-        for (x, y) in zip(a, b) { #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name)") }
+        let resumed = try interruptedAndResumed(config(arch, epochs: 3), train: train, test: test, stopAfter: 1)
+        expectIdentical(Checkpoint.stateDict(straight.network), Checkpoint.stateDict(resumed.network))
         let lines = try String(contentsOfFile: resumed.metricsPath, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3)
-        #expect(FileManager.default.fileExists(atPath: dir + "/config.json"))
+        #expect(FileManager.default.fileExists(atPath: resumed.configPath))
     }
 
     @Test("training learns the synthetic task and eval reads the checkpoint back")
@@ -110,17 +120,10 @@ struct DynamicRunTests {
         #expect(eval.rateMean > 0.15 && eval.rateMean < 0.7)
         #expect(eval.layers.count == 3 && eval.predictorOverhead < 0.05)
 
-        let dir = runDirectory()
-        let first = try TrainingRun.create(config: cfg, directory: dir, train: train, test: test)
-        first.stopAfterEpochs = 2
-        try first.run()
-        let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
-        try resumed.run()
-        let a = Checkpoint.stateDict(straight.network), b = Checkpoint.stateDict(resumed.network)
-        for (x, y) in zip(a, b) { #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name)") }
-        let pa = straight.predictorTensors, pb = resumed.predictorTensors
-        #expect(pa.count == pb.count && pa.count > 0)
-        for (x, y) in zip(pa, pb) { #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name)") }
+        let resumed = try interruptedAndResumed(cfg, train: train, test: test, stopAfter: 2)
+        expectIdentical(Checkpoint.stateDict(straight.network), Checkpoint.stateDict(resumed.network))
+        #expect(!straight.predictorTensors.isEmpty)
+        expectIdentical(straight.predictorTensors, resumed.predictorTensors)
 
         let (model, _) = try #require(try DynamicCheckpoint.load(straight.modelPath))
         let again = try DynamicEvaluator.evaluate(model, dataset: test, normalization: straight.normalization)
@@ -145,15 +148,8 @@ struct SlimmableRunTests {
         #expect(tracked == Float(3 * (128 / 16)))  // one update per step: only the full-width pass counts
         #expect(straight.network.gated.allSatisfy { $0.bn.channelMask == nil })
 
-        let dir = runDirectory()
-        let first = try TrainingRun.create(config: cfg, directory: dir, train: train, test: test)
-        first.stopAfterEpochs = 1
-        try first.run()
-        let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
-        try resumed.run()
-        for (x, y) in zip(Checkpoint.stateDict(straight.network), Checkpoint.stateDict(resumed.network)) {
-            #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name)")
-        }
+        let resumed = try interruptedAndResumed(cfg, train: train, test: test, stopAfter: 1)
+        expectIdentical(Checkpoint.stateDict(straight.network), Checkpoint.stateDict(resumed.network))
         let full = try Evaluator.evaluate(straight.network, dataset: test, normalization: straight.normalization, batchSize: 32)
         #expect(full.accuracy > 0.8)
         // The narrowest width still classifies (prefix masks in eval mode).
@@ -191,15 +187,9 @@ struct FBSRunTests {
         #expect(Double(macs) < Double(straight.network.macsPerImage) * 0.6)
         #expect(try #require(last?.testAccuracy) > 0.6)
 
-        let dir = runDirectory()
-        let first = try TrainingRun.create(config: cfg, directory: dir, train: train, test: test)
-        first.stopAfterEpochs = 1
-        try first.run()
-        let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
-        try resumed.run()
-        for (p, q) in zip(straight.fbs!.namedParameters, resumed.fbs!.namedParameters) {
-            #expect(p.1.value.map(\.bitPattern) == q.1.value.map(\.bitPattern), "\(p.0)")
-        }
+        let resumed = try interruptedAndResumed(cfg, train: train, test: test, stopAfter: 1)
+        expectIdentical(Checkpoint.stateDict(straight.network), Checkpoint.stateDict(resumed.network))
+        expectIdentical(straight.predictorTensors, resumed.predictorTensors)
         let reloaded = try #require(try DynamicCheckpoint.loadFBS(straight.modelPath))
         let r = try Evaluator.evaluate(reloaded.network, dataset: test, normalization: straight.normalization)
         #expect(r.accuracy == last?.testAccuracy)
