@@ -290,12 +290,14 @@ extension InferenceEngine {
                     for m in 0..<M {
                         let src = scm.advanced(by: m * N + j * P), dst = sy.advanced(by: j * outStride + m * P)
                         let a = lo - j * P, e = hi - j * P
-                        if m >= rows { for p in a..<e { dst[p] = 0 }; continue }
-                        let bias = sb[m]
+                        if m >= rows { (dst + a).update(repeating: 0, count: e - a); continue }
                         if let sr {
-                            let r = sr.advanced(by: j * outStride + m * P)
-                            if relu { for p in a..<e { dst[p] = max(src[p] + bias + r[p], 0) } } else { for p in a..<e { dst[p] = src[p] + bias + r[p] } }
-                        } else if relu { for p in a..<e { dst[p] = max(src[p] + bias, 0) } } else { for p in a..<e { dst[p] = src[p] + bias } }
+                            // dst = act(src + bias + residual): add the residual, then the affine/ReLU pass.
+                            VectorReductions.add(src + a, sr.advanced(by: j * outStride + m * P + a), dst + a, e - a, relu: false)
+                            VectorReductions.affine(dst + a, dst + a, e - a, scale: 1, shift: sb[m], relu: relu)
+                        } else {
+                            VectorReductions.affine(src + a, dst + a, e - a, scale: 1, shift: sb[m], relu: relu)
+                        }
                     }
                 }
             }
