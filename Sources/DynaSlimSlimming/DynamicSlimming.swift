@@ -20,7 +20,29 @@ public struct DynamicConfig: Codable, Equatable, Sendable {
     public var predictorLRMultiplier: Float = 10
     public var predictorBiasInit: Float = -2.5
     public var hardRate: Bool = false
+    /// Channels of the predictor's first conv (the second has twice as many).
+    public var predictorWidth: Int = 8
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case target, epochRatio, alpha, tauScale, kappa, rateTarget, rMax, lambda, predictorLRMultiplier, predictorBiasInit, hardRate, predictorWidth
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = DynamicConfig()
+        target = try c.decodeIfPresent(Float.self, forKey: .target) ?? d.target
+        epochRatio = try c.decodeIfPresent(Double.self, forKey: .epochRatio) ?? d.epochRatio
+        alpha = try c.decodeIfPresent(Float.self, forKey: .alpha) ?? d.alpha
+        tauScale = try c.decodeIfPresent(Float.self, forKey: .tauScale) ?? d.tauScale
+        kappa = try c.decodeIfPresent(Float.self, forKey: .kappa) ?? d.kappa
+        rateTarget = try c.decodeIfPresent(RateTarget.self, forKey: .rateTarget) ?? d.rateTarget
+        rMax = try c.decodeIfPresent(Float.self, forKey: .rMax) ?? d.rMax
+        lambda = try c.decodeIfPresent(Float.self, forKey: .lambda) ?? d.lambda
+        predictorLRMultiplier = try c.decodeIfPresent(Float.self, forKey: .predictorLRMultiplier) ?? d.predictorLRMultiplier
+        predictorBiasInit = try c.decodeIfPresent(Float.self, forKey: .predictorBiasInit) ?? d.predictorBiasInit
+        hardRate = try c.decodeIfPresent(Bool.self, forKey: .hardRate) ?? d.hardRate
+        predictorWidth = try c.decodeIfPresent(Int.self, forKey: .predictorWidth) ?? d.predictorWidth
+    }
 }
 
 /// Per-batch training statistics.
@@ -50,7 +72,8 @@ public final class DynamicModel {
         self.network = network; self.config = config
         accounting = MACAccounting(network)
         self.predictor = try predictor ?? ThresholdPredictor(input: network.config.inputShape, outputs: network.gated.count,
-                                                            biasInit: config.predictorBiasInit, workspace: network.workspace)
+                                                            width: config.predictorWidth, biasInit: config.predictorBiasInit,
+                                                            workspace: network.workspace)
     }
 
     public var predictorMACs: Int { predictor.macsPerImage }

@@ -61,6 +61,12 @@ struct Train: ParsableCommand {
     @Option(help: "Dynamic: predictor learning-rate multiplier.") var predictorLrMult: Float = 10
     @Option(help: "Dynamic: predictor output bias at start (-2.5 keeps almost every channel).") var predictorBias: Float = -2.5
     @Flag(help: "Dynamic: rate loss on the hard rate (straight-through gradient) instead of the soft rate.") var hardRate = false
+    @Option(help: "Dynamic: channels of the predictor's first conv (8 keeps it well under 1% of ResNet-20).") var predictorWidth = 8
+    @Option(help: """
+        Dynamic: joint (predictor and backbone together from --from) or two-stage (first --stage1-epochs of slimmable \
+        training into OUT/stage1, then the dynamic stage into OUT).
+        """) var recipe: Recipe = .joint
+    @Option(help: "Two-stage recipe: epochs of slimmable stage 1.") var stage1Epochs = 2
     @Option(help: "FBS: final density (fraction of channels kept per gated layer), reached over --epoch-ratio.") var density: Float = 0.5
     @Option(help: "FBS: L1 weight on the kept saliencies.") var fbsLambda: Float = 1e-8
     @Option(help: "Slimmable: narrowest width as a fraction of each gated layer.") var minWidth: Float = 0.25
@@ -81,6 +87,7 @@ struct Train: ParsableCommand {
                 guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad milestone '\(s)'") }
                 return v
             }
+            if method == .dynamic && recipe == .twoStage { try runTwoStage(); return }
             var network: Network?
             var predictorTensors: [NamedTensor] = []
             var modelConfig = ModelConfig(architecture: model, shortcut: shortcut, gammaInit: gammaInit, dropout: dropout)
@@ -95,7 +102,7 @@ struct Train: ParsableCommand {
                 var d = DynamicConfig()
                 d.target = target; d.epochRatio = epochRatio; d.alpha = alpha; d.tauScale = tauScale; d.kappa = kappa
                 d.rateTarget = rateTarget; d.rMax = rMax; d.lambda = gateLambda; d.predictorLRMultiplier = predictorLrMult
-                d.predictorBiasInit = predictorBias; d.hardRate = hardRate
+                d.predictorBiasInit = predictorBias; d.hardRate = hardRate; d.predictorWidth = predictorWidth
                 dyn = d
             }
             let config = TrainConfig(model: modelConfig, dataset: dataset, dataPath: data, epochs: epochs, batchSize: batchSize,
@@ -139,3 +146,23 @@ struct Train: ParsableCommand {
 
 enum TrainMethod: String, ExpressibleByArgument, CaseIterable { case dense, slimmable, dynamic, fbs }
 extension RateTarget: ExpressibleByArgument {}
+
+enum Recipe: String, ExpressibleByArgument, CaseIterable { case joint, twoStage = "two-stage" }
+
+extension Train {
+    /// The two-stage recipe as two runs: stage 1 slimmable (OUT/stage1), stage 2 dynamic from it (OUT).
+    func runTwoStage() throws {
+        var stage1 = self
+        stage1.method = .slimmable
+        stage1.recipe = .joint
+        stage1.epochs = stage1Epochs
+        stage1.out = (out as NSString).appendingPathComponent("stage1")
+        print("two-stage recipe, stage 1: slimmable training for \(stage1Epochs) epochs -> \(stage1.out)")
+        try stage1.run()
+        var stage2 = self
+        stage2.recipe = .joint
+        stage2.from = (stage1.out as NSString).appendingPathComponent("model.safetensors")
+        print("two-stage recipe, stage 2: predictor and gated fine-tuning for \(epochs) epochs -> \(out)")
+        try stage2.run()
+    }
+}
