@@ -87,16 +87,20 @@ public final class DynamicModel {
         if fixedThresholds == nil { o = try predictor.forward(images: images, n: n, mode: mode) }
         predictorOut = o
         if thresholds.count != n * L { thresholds = [Float](repeating: 0, count: n * L); kept = [Int32](repeating: 0, count: n * L) }
-        ranges = []
-        soft = []
+        ranges.removeAll(keepingCapacity: true)
+        if soft.count != L { soft = Array(repeating: [], count: L) }
         for (l, g) in gated.enumerated() {
             let a = g.bn.weight.value.map(abs), C = a.count
             let (lo, hi) = GateRule.range(a)
             let tau = GateRule.tau(lo: lo, hi: hi, scale: config.tauScale)
             ranges.append((lo, hi, tau))
+            // Take the buffers out of their owners so they are uniquely referenced: filled in place, no copy.
             var mask = g.bn.channelMask ?? []
+            g.bn.channelMask = nil
             if mask.count != n * C { mask = [Float](repeating: 0, count: n * C) }
-            var s = [Float](repeating: 0, count: n * C)
+            var s = soft[l]
+            soft[l] = []
+            if s.count != n * C { s = [Float](repeating: 0, count: n * C) }
             for i in 0..<n {
                 let t = fixedThresholds?[l] ?? GateRule.threshold(o!.pointer[i * L + l], lo: lo, hi: hi)
                 thresholds[i * L + l] = t
@@ -110,7 +114,7 @@ public final class DynamicModel {
                 kept[i * L + l] = k
             }
             g.bn.channelMask = mask
-            soft.append(s)
+            soft[l] = s
         }
     }
 
