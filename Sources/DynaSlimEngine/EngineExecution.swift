@@ -35,22 +35,44 @@ extension InferenceEngine {
         let kk = k
         if n == 1 && threads > 1 {
             try runGroup(x.base, count: 1, first: 0, kept: kk, ctx: contexts[0], parallel: true, out: y.base)
-        } else {
-            let errors = ErrorBox()
-            let g = max(1, groupSize)
-            Parallel.forChunks(n, threads: threads) { chunk, range in
-                var i = range.lowerBound
-                while i < range.upperBound {
-                    let cnt = min(g, range.upperBound - i)
-                    do {
-                        try self.runGroup(x.advanced(by: i * s.count), count: cnt, first: i, kept: kk, ctx: self.contexts[chunk], parallel: false,
-                                          out: y.advanced(by: i * classes))
-                    } catch { errors.set(error) }
-                    i += cnt
-                }
+        } else if dynamic != nil && groupSize > 1 && sortGroupsByWidth {
+            // Padding a group to its largest kept counts wastes least when its images have similar
+            // widths: order the batch by MACs, run it in that order, and put the logits back.
+            let order = (0..<n).sorted { a, b in
+                let ma = macs(kept: (0..<L).map { Int(kk[a * L + $0]) }), mb = macs(kept: (0..<L).map { Int(kk[b * L + $0]) })
+                return ma < mb || (ma == mb && a < b)
             }
-            if let e = errors.error { throw e }
+            let xs = sortedImages.reserve(n * s.count), ys = sortedLogits.reserve(n * classes)
+            var ks = kk
+            for (dst, src) in order.enumerated() {
+                (xs + dst * s.count).update(from: images.baseAddress! + src * s.count, count: s.count)
+                for l in 0..<L { ks[dst * L + l] = kk[src * L + l] }
+            }
+            try runBatched(UnsafePointer(xs), n: n, kept: ks, out: ys)
+            for (dst, src) in order.enumerated() { (logits.baseAddress! + src * classes).update(from: ys + dst * classes, count: classes) }
+        } else {
+            try runBatched(x.base, n: n, kept: kk, out: y.base)
         }
+    }
+
+    /// Images split across the cores; each core runs its share in groups of `groupSize`.
+    func runBatched(_ images: UnsafePointer<Float>, n: Int, kept: [Int32], out: UnsafeMutablePointer<Float>) throws {
+        let s = config.inputShape, classes = config.classes
+        let x = SendableConstPointer(images), y = SendablePointer(out)
+        let errors = ErrorBox()
+        let g = max(1, groupSize)
+        Parallel.forChunks(n, threads: threads) { chunk, range in
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let cnt = min(g, range.upperBound - i)
+                do {
+                    try self.runGroup(x.advanced(by: i * s.count), count: cnt, first: i, kept: kept, ctx: self.contexts[chunk], parallel: false,
+                                      out: y.advanced(by: i * classes))
+                } catch { errors.set(error) }
+                i += cnt
+            }
+        }
+        if let e = errors.error { throw e }
     }
 
     /// MACs of one image given its kept counts (predictor excluded).

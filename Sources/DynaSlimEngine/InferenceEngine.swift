@@ -38,6 +38,9 @@ public final class InferenceEngine: @unchecked Sendable {
     public let threads: Int
     /// Images per GEMM when a core handles several (batched inference); 1 = image by image.
     public var groupSize: Int
+    /// Dynamic batched runs: order images by MACs before grouping (less padding waste).
+    public var sortGroupsByWidth = true
+    let sortedImages = ScratchBuffer(), sortedLogits = ScratchBuffer()
     let contexts: [SampleContext]
     let maxActivation: Int
     public let denseMacsPerImage: Int

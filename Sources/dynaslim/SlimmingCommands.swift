@@ -58,6 +58,7 @@ struct BenchInfer: ParsableCommand {
     @Option(help: "Worker threads.") var threads = Parallel.defaultThreadCount
     @Option(help: "Images per GEMM in batched runs (each group padded to its largest kept counts; 1 = image by image).")
     var groupSize = 8
+    @Flag(inversion: .prefixedNo, help: "Dynamic batches: order images by MACs before grouping.") var sortGroups = true
     @Option(help: "Timed batches per model (median reported).") var repeats = 50
     @Option(help: "Dataset (default: the checkpoint's).") var dataset: DatasetName?
     @Option(help: "Dataset folder.") var data: String?
@@ -75,6 +76,7 @@ struct BenchInfer: ParsableCommand {
             predictorMacs = fbs.predictorMACs
         } else if let (dyn, _) = try DynamicCheckpoint.load(checkpoint) {
             model = try InferenceEngine(network: dyn.network, dynamic: dyn, threads: threads, groupSize: groupSize)
+            model.sortGroupsByWidth = sortGroups
             dense = try InferenceEngine(network: dyn.network, threads: threads, groupSize: groupSize)
             predictorMacs = dyn.predictorMACs
         } else {

@@ -50,8 +50,9 @@ struct EngineTests {
         let ref = Array(try x.withUnsafeBufferPointer { try model.forward(images: $0, n: n, mode: .eval) }.buffer)
         let refKept = model.kept
         model.clearMasks()
-        for group in [1, 3, 8] {
+        for (group, sorted) in [(1, false), (3, false), (3, true), (8, true)] {
         let engine = try InferenceEngine(network: net, dynamic: model, threads: 2, groupSize: group)
+        engine.sortGroupsByWidth = sorted
         var out = [Float](repeating: 0, count: n * 6), kept = [Int32](repeating: 0, count: n * net.gated.count)
         try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { o in try kept.withUnsafeMutableBufferPointer {
             try engine.run(images: xp, n: n, logits: o, kept: $0) } } }
