@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
     ],
     targets: [
         // OpenBLAS on Linux (apt: libopenblas-dev); on Apple platforms the shim is unused (Accelerate).
@@ -34,7 +35,8 @@ let package = Package(
         // Reports: tables and SVG plots built only from run directories' files.
         .target(name: "DynaSlimReport", dependencies: []),
         // Inference-only executor that skips gated channels for real (BN folded, ReLU fused).
-        .target(name: "DynaSlimEngine", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming"]),
+        .target(name: "DynaSlimEngine", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming",
+                                                       .product(name: "Atomics", package: "swift-atomics")]),
         // Training loop, evaluation, run directories (config, metrics.jsonl, checkpoints, resume).
         .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport"]),
         .executableTarget(

@@ -281,7 +281,7 @@ extension InferenceEngine {
             let col = ctx.col.reserve(K * N)
             if useThreads {
                 let sx = SendableConstPointer(x), sc = SendablePointer(col)
-                Parallel.forChunks(inK, threads: threads) { chunk, channels in
+                pool.forChunks(inK) { chunk, channels in
                     var sub = geo
                     sub.inChannels = channels.count
                     let phase = self.contexts[chunk].phase.reserve(Conv2D.im2colPhaseScratch(sub))
@@ -323,7 +323,7 @@ extension InferenceEngine {
                     }
                 }
             }
-            if useThreads { Parallel.forChunks(N, threads: threads, body) } else { body(0, 0..<N) }
+            if useThreads { pool.forChunks(N, body) } else { body(0, 0..<N) }
         } }
     }
 }

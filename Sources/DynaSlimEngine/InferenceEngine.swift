@@ -41,6 +41,8 @@ public final class InferenceEngine: @unchecked Sendable {
     /// Dynamic batched runs: order images by MACs before grouping (less padding waste).
     public var sortGroupsByWidth = true
     let sortedImages = ScratchBuffer(), sortedLogits = ScratchBuffer()
+    /// Helper threads for batch-1 runs (each conv split across the cores).
+    let pool: SpinPool
     let contexts: [SampleContext]
     let maxActivation: Int
     public let denseMacsPerImage: Int
@@ -54,6 +56,7 @@ public final class InferenceEngine: @unchecked Sendable {
         self.groupSize = fbs == nil ? groupSize : 1  // FBS channel sets differ per input: image by image
         self.dynamic = dynamic
         self.threads = max(1, threads)
+        pool = SpinPool.shared
         denseMacsPerImage = network.macsPerImage
         accounting = MACAccounting(network)
         var ops: [EngineOp] = []
