@@ -50,7 +50,7 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// `dynamic`: gate with its predictor; nil: every gated layer runs at full width.
     public init(network: Network, dynamic: DynamicModel? = nil, fbs: FBSModel? = nil, threads: Int = Parallel.defaultThreadCount,
-                groupSize: Int = 8) throws {
+                groupSize: Int = 1) throws {
         config = network.config
         self.fbs = fbs
         self.groupSize = fbs == nil ? groupSize : 1  // FBS channel sets differ per input: image by image

@@ -57,7 +57,7 @@ struct BenchInfer: ParsableCommand {
     @Option(help: "Batch size.") var batch = 1
     @Option(help: "Worker threads.") var threads = Parallel.defaultThreadCount
     @Option(help: "Images per GEMM in batched runs (each group padded to its largest kept counts; 1 = image by image).")
-    var groupSize = 8
+    var groupSize = 1
     @Flag(inversion: .prefixedNo, help: "Dynamic batches: order images by MACs before grouping.") var sortGroups = true
     @Option(help: "Timed batches per model (median reported).") var repeats = 50
     @Option(help: "Dataset (default: the checkpoint's).") var dataset: DatasetName?
