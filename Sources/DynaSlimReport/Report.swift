@@ -45,7 +45,9 @@ public enum Report {
         else if model["widths"] != nil { method = "static NS" }
         else if let sp = cfg["sparsity"] as? Double, sp > 0 { method = "dense + L1" }
         let dynEval = last["dynamic"] as? [String: Any]
-        let macs = (dynEval?["macs_per_image"] as? Double) ?? (last["macs_per_image"] as? Double) ?? 0
+        // MACs: the dynamic evaluation, else the epoch line, else an `eval --json` result saved as eval.json.
+        let saved = try? json(dir + "/eval.json")
+        let macs = (dynEval?["macs_per_image"] as? Double) ?? (last["macs_per_image"] as? Double) ?? (saved?["macs_per_image"] as? Double) ?? 0
         let dense = (dynEval?["dense_macs_per_image"] as? Double) ?? (last["dense_macs_per_image"] as? Double) ?? macs
         var measured: [Int: Double] = [:]
         for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where f.hasPrefix("bench-infer-b") && f.hasSuffix(".json") {
