@@ -30,8 +30,12 @@ public enum SVGPlot {
         return out
     }
 
+    /// Shortest exact label for a tick (93.75 stays 93.75, 94.0 becomes 94).
     static func tickLabel(_ v: Double) -> String {
-        abs(v - v.rounded()) < 1e-9 ? String(Int(v.rounded())) : String(format: abs(v) < 10 ? "%.2f" : "%.1f", v)
+        if abs(v - v.rounded()) < 1e-9 { return String(Int(v.rounded())) }
+        var t = String(format: "%.3f", v)
+        while t.hasSuffix("0") { t.removeLast() }
+        return t
     }
 
     public static func scatter(title: String, xLabel: String, yLabel: String, series: [SVGSeries], width: Int = 640, height: Int = 420) -> String {
