@@ -24,9 +24,11 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // Hand-vectorized C kernels (direct 3x3 conv): AVX2+FMA chosen at run time, portable otherwise.
+        .target(name: "CKernels"),
         .target(
             name: "DynaSlimCore",
-            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))]),
+            dependencies: ["CKernels", .target(name: "CBLAS", condition: .when(platforms: [.linux]))]),
         .target(name: "DynaSlimNN", dependencies: ["DynaSlimCore"]),
         .target(name: "DynaSlimData", dependencies: ["DynaSlimCore", "CZlib"]),
         .target(name: "DynaSlimIO", dependencies: ["DynaSlimCore", "DynaSlimNN"]),

@@ -1,3 +1,4 @@
+import Foundation
 // 2-D convolution, NCHW, weight [outC, inC, kH, kW] (PyTorch layout), symmetric zero padding.
 // Fast path: im2col + SGEMM (y = W[outC x K] * col[K x P], K = inC*kH*kW, P = outH*outW);
 // several samples share one GEMM when a sample's P is small, so GEMMs stay near N ~ 1-2k.
@@ -50,6 +51,10 @@ public enum Conv2D {
     /// (32k/128 beat 64k/256, 128k/256 and 256k/512 on the ResNet-20 layers; BENCHMARKS.md).
     public static let targetColFloats = 1 << 15
     public static let minGemmColumns = 128
+    /// Route 3x3 stride-1 same convs through the direct kernel (DirectConv3x3); false forces
+    /// im2col + SGEMM everywhere (the kernel benchmark compares the two).
+    /// $DYNASLIM_DIRECT_CONV=0 switches it off for a whole process (A/B benchmarks).
+    nonisolated(unsafe) public static var useDirect3x3 = ProcessInfo.processInfo.environment["DYNASLIM_DIRECT_CONV"] != "0"
 
     static func samplesPerGemm(_ g: Conv2DGeometry, chunk: Int) -> Int {
         let cols = max(minGemmColumns, targetColFloats / max(1, g.colRows))
@@ -172,6 +177,18 @@ public enum Conv2D {
         let y = SendablePointer(output.baseAddress!), b = bias.map { SendableConstPointer($0.baseAddress!) }
         let inSize = g.inChannels * g.inPlane, outSize = g.outChannels * g.outPlane
         let M = g.outChannels, K = g.colRows, P = g.outPlane
+        if DirectConv3x3.applies(g) && useDirect3x3 {
+            // 3x3 same convs: the direct kernel (no im2col, no GEMM packing), sample by sample.
+            let padCount = DirectConv3x3.paddedCount(channels: g.inChannels, height: g.inHeight, width: g.inWidth)
+            Parallel.forChunks(g.batch, threads: workspace.threads) { chunk, range in
+                let padded = workspace.buffer(chunk, 0, count: padCount)
+                for n in range {
+                    DirectConv3x3.forwardSample(g, x.advanced(by: n * inSize), weight: w.base, bias: b?.base,
+                                                y.advanced(by: n * outSize), padded: padded)
+                }
+            }
+            return
+        }
         Parallel.forChunks(g.batch, threads: workspace.threads) { chunk, range in
             let group = samplesPerGemm(g, chunk: range.count)
             var n = range.lowerBound

@@ -12,6 +12,8 @@ public struct KernelBenchmarkRow: Sendable, Codable {
     public var backwardMs: Double, backwardGflops: Double
     /// Raw SGEMM on the forward / backward GEMM shapes (best of the two ways of running it).
     public var sgemmForwardGflops: Double, sgemmBackwardGflops: Double
+    /// The same conv through im2col + SGEMM (the direct 3x3 kernel switched off), same run.
+    public var im2colForwardMs: Double, im2colBackwardMs: Double
     public var forwardEfficiency: Double { forwardGflops / sgemmForwardGflops }
     public var backwardEfficiency: Double { backwardGflops / sgemmBackwardGflops }
 }
@@ -60,23 +62,31 @@ public enum KernelBenchmark {
             var y = [Float](repeating: 0, count: g.outputCount)
             let dy = Tensor(randomNormal: g.outputShape, rng: &rng).data
             var dx = [Float](repeating: 0, count: g.inputCount), dw = [Float](repeating: 0, count: g.weightCount)
-            let fwd = try x.withUnsafeBufferPointer { xp in try w.withUnsafeBufferPointer { wp in try y.withUnsafeMutableBufferPointer { yp in
-                try medianSeconds(repeats: repeats) { try Conv2D.forward(g, input: xp, weight: wp, output: yp, workspace: ws) }
-            } } }
-            let bwd = try x.withUnsafeBufferPointer { xp in try w.withUnsafeBufferPointer { wp in try dy.withUnsafeBufferPointer { dyp in
-                try dx.withUnsafeMutableBufferPointer { dxp in try dw.withUnsafeMutableBufferPointer { dwp in
-                    try medianSeconds(repeats: repeats) {
-                        try Conv2D.backward(g, input: xp, weight: wp, outputGrad: dyp, inputGrad: dxp, weightGrad: dwp, workspace: ws)
-                    }
-                } }
-            } } }
+            func measure(direct: Bool) throws -> (Double, Double) {
+                let saved = Conv2D.useDirect3x3
+                Conv2D.useDirect3x3 = direct
+                defer { Conv2D.useDirect3x3 = saved }
+                let fwd = try x.withUnsafeBufferPointer { xp in try w.withUnsafeBufferPointer { wp in try y.withUnsafeMutableBufferPointer { yp in
+                    try medianSeconds(repeats: repeats) { try Conv2D.forward(g, input: xp, weight: wp, output: yp, workspace: ws) }
+                } } }
+                let bwd = try x.withUnsafeBufferPointer { xp in try w.withUnsafeBufferPointer { wp in try dy.withUnsafeBufferPointer { dyp in
+                    try dx.withUnsafeMutableBufferPointer { dxp in try dw.withUnsafeMutableBufferPointer { dwp in
+                        try medianSeconds(repeats: repeats) {
+                            try Conv2D.backward(g, input: xp, weight: wp, outputGrad: dyp, inputGrad: dxp, weightGrad: dwp, workspace: ws)
+                        }
+                    } }
+                } } }
+                return (fwd, bwd)
+            }
+            let (fwd, bwd) = try measure(direct: true)
+            let (fwdIm2col, bwdIm2col) = DirectConv3x3.applies(g) ? try measure(direct: false) : (fwd, bwd)
             let flops = 2.0 * Double(g.macs)
             let (sf, sb) = sgemmRates(g, threads: threads, repeats: repeats)
             rows.append(KernelBenchmarkRow(
                 layer: name, geometry: g.description, gemmShape: "\(g.outChannels)x\(g.batch * g.outPlane)x\(g.colRows)",
                 forwardMs: fwd * 1e3, forwardGflops: flops / fwd / 1e9,
                 backwardMs: bwd * 1e3, backwardGflops: 2 * flops / bwd / 1e9,
-                sgemmForwardGflops: sf, sgemmBackwardGflops: sb))
+                sgemmForwardGflops: sf, sgemmBackwardGflops: sb, im2colForwardMs: fwdIm2col * 1e3, im2colBackwardMs: bwdIm2col * 1e3))
         }
         func geomean(_ v: [Double]) -> Double { exp(v.map { log($0) }.reduce(0, +) / Double(v.count)) }
         return KernelBenchmarkResult(threads: threads, batch: batch, rows: rows,

@@ -275,6 +275,11 @@ extension InferenceEngine {
         let P = geo.outPlane, K = geo.colRows, kk = o.kernel * o.kernel, N = g * P
         let outStride = (gathered?.rows ?? o.outC) * P
         let useThreads = parallel && threads > 1 && M * K * P >= 1 << 16
+        if Self.direct(geo) {
+            directConv(o, x, inStride: inStride, inK: inK, outKs: outKs, rows: M, g: g, h: h, w: w, y, outStride: outStride,
+                       residual: residual, reluAfter: reluAfter, ctx: ctx, useThreads: useThreads, gathered: gathered)
+            return
+        }
         // B = im2col of the group, [K, g*P] (the input itself for a single pointwise image).
         let colPtr: UnsafePointer<Float>
         if geo.isPointwise && g == 1 { colPtr = x } else {
@@ -324,6 +329,49 @@ extension InferenceEngine {
                 }
             }
             if useThreads { pool.forChunks(N, body) } else { body(0, 0..<N) }
+        } }
+    }
+}
+
+extension InferenceEngine {
+    /// Whether a conv runs on the direct 3x3 kernel rather than im2col + SGEMM: every 3x3 stride-1
+    /// same conv (measured faster at these sizes: BENCHMARKS.md), unless $DYNASLIM_DIRECT_CONV=0.
+    static func direct(_ g: Conv2DGeometry) -> Bool { Conv2D.useDirect3x3 && DirectConv3x3.applies(g) }
+
+    /// The direct-kernel version of convGroup: image by image, each at its own kept counts (no
+    /// padding to the group's widest image); rows [outKs[j], rows) of image j are zeroed. With
+    /// `useThreads` (batch 1) the padded copy is split by channels and the rows by register tiles.
+    func directConv(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, rows M: Int, g: Int, h: Int, w: Int,
+                    _ y: UnsafeMutablePointer<Float>, outStride: Int, residual: UnsafePointer<Float>?, reluAfter: Bool,
+                    ctx: SampleContext, useThreads: Bool,
+                    gathered: (weight: UnsafePointer<Float>, lda: Int, bias: UnsafePointer<Float>, rows: Int)?) {
+        let P = h * w
+        let padded = SendablePointer(ctx.col.reserve(DirectConv3x3.paddedCount(channels: inK, height: h, width: w)))
+        o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
+            let weight = SendableConstPointer(gathered?.weight ?? wp.baseAddress!), bias = SendableConstPointer(gathered?.bias ?? bp.baseAddress!)
+            let lda = gathered?.lda ?? o.rowLength, relu = o.relu || reluAfter
+            for j in 0..<g {
+                let k = min(M, outKs?[j] ?? M)
+                let xj = SendableConstPointer(x + j * inStride), yj = SendablePointer(y + j * outStride)
+                let rj = residual.map { SendableConstPointer($0 + j * outStride) }
+                if useThreads {
+                    pool.forChunks(inK) { _, channels in
+                        DirectConv3x3.pad(channels: channels, height: h, width: w, xj.base, channelStride: h * w, into: padded.base)
+                    }
+                    let tile = DirectConv3x3.tileRows, blocks = (k + tile - 1) / tile
+                    pool.forChunks(blocks) { _, b in
+                        DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: padded.base, weight: weight.base, weightStride: lda,
+                                              bias: bias.base, residual: rj?.base, residualStride: P, relu: relu, output: yj.base, outputStride: P,
+                                              rows: (b.lowerBound * tile)..<min(k, b.upperBound * tile))
+                    }
+                } else {
+                    DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xj.base, channelStride: h * w, into: padded.base)
+                    DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: padded.base, weight: weight.base, weightStride: lda,
+                                          bias: bias.base, residual: rj?.base, residualStride: P, relu: relu, output: yj.base, outputStride: P,
+                                          rows: 0..<k)
+                }
+                if k < M { (yj.base + k * P).update(repeating: 0, count: (M - k) * P) }
+            }
         } }
     }
 }

@@ -37,7 +37,8 @@ struct BenchKernels: ParsableCommand {
                 ["layer": row.layer, "gemm_shape": row.gemmShape, "forward_ms": row.forwardMs, "forward_gflops": row.forwardGflops,
                  "backward_ms": row.backwardMs, "backward_gflops": row.backwardGflops,
                  "sgemm_forward_gflops": row.sgemmForwardGflops, "sgemm_backward_gflops": row.sgemmBackwardGflops,
-                 "forward_efficiency": row.forwardEfficiency, "backward_efficiency": row.backwardEfficiency] as [String: Any]
+                 "forward_efficiency": row.forwardEfficiency, "backward_efficiency": row.backwardEfficiency,
+                 "im2col_forward_ms": row.im2colForwardMs, "im2col_backward_ms": row.im2colBackwardMs] as [String: Any]
             }
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -45,11 +46,12 @@ struct BenchKernels: ParsableCommand {
         }
         print("conv layers of CIFAR ResNet-20, batch \(r.batch), \(r.threads) threads (median of \(repeats))")
         print(pad("layer", 15) + pad("GEMM MxNxK", 18) + pad("fwd ms", 9) + pad("fwd GF/s", 10) + pad("sgemm", 8) + pad("eff", 6)
-              + pad("bwd ms", 9) + pad("bwd GF/s", 10) + pad("sgemm", 8) + "eff")
+              + pad("bwd ms", 9) + pad("bwd GF/s", 10) + pad("sgemm", 8) + pad("eff", 6) + "im2col fwd/bwd ms")
         for row in r.rows {
             print(pad(row.layer, 15) + pad(row.gemmShape, 18) + pad(f(row.forwardMs), 9) + pad(f(row.forwardGflops, 1), 10)
                   + pad(f(row.sgemmForwardGflops, 1), 8) + pad(f(row.forwardEfficiency), 6) + pad(f(row.backwardMs), 9)
-                  + pad(f(row.backwardGflops, 1), 10) + pad(f(row.sgemmBackwardGflops, 1), 8) + f(row.backwardEfficiency))
+                  + pad(f(row.backwardGflops, 1), 10) + pad(f(row.sgemmBackwardGflops, 1), 8) + pad(f(row.backwardEfficiency), 6)
+                  + "\(f(row.im2colForwardMs)) / \(f(row.im2colBackwardMs))")
         }
         print("backward efficiency vs sgemm: \(f(r.backwardEfficiency))")
         print("conv efficiency vs sgemm: \(f(r.convEfficiency))")

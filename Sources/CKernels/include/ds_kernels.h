@@ -1,0 +1,43 @@
+// DynaSlim's hand-vectorized kernels, in C so one source compiles for AVX2+FMA (selected at run
+// time) and for any other target through clang's portable vector extensions (NEON on Apple
+// silicon). Pure functions over flat buffers; their naive twin is Conv2D.forwardNaive (Swift).
+#ifndef DS_KERNELS_H
+#define DS_KERNELS_H
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Output channels per register tile of the direct 3x3 kernel: split rows across threads in
+/// multiples of it.
+#define DS_CONV3X3_TILE_ROWS 4
+
+/// Row stride of a padded plane for width W: W rounded up to 8 lanes, plus the 2 border columns.
+long ds_conv3x3_padded_width(long W);
+/// Floats of the padded input for C channels of H x W: C * (H + 2) * padded_width(W).
+long ds_conv3x3_padded_count(long C, long H, long W);
+
+/// Copies channels [c0, c1) of x (channel c at x + c * ldx, rows W floats apart) into `pad`
+/// (the layout above) with a one-pixel zero border; the lanes right of the border are zero too.
+void ds_conv3x3_pad(long c0, long c1, long H, long W, const float *x, long ldx, float *pad);
+
+/// Direct 3x3 convolution, stride 1, padding 1, over the first C input channels held in `pad`:
+///   y[m][oy][ox] = act( sum_{c < C, ky, kx} w[m * ldw + c * 9 + ky * 3 + kx] * x[c][oy + ky - 1][ox + kx - 1]
+///                       + bias[m] + res[m * ldres + oy * W + ox] )
+/// for output channels m in [m0, m1); y's channel m starts at y + m * ldy (H x W, rows W apart).
+/// bias and res may be NULL; act is ReLU when relu != 0. `ldw` >= C * 9 lets a caller use the
+/// first C input channels of a wider weight (dynamic slimming's prefixes) without copying.
+void ds_conv3x3s1(long C, long H, long W, const float *pad, const float *w, long ldw,
+                  const float *bias, const float *res, long ldres, int relu,
+                  float *y, long ldy, long m0, long m1);
+
+/// 1 when the AVX2+FMA version runs on this CPU, 0 for the portable one.
+int ds_conv3x3_uses_avx2(void);
+/// Forces the portable version (tests compare both); returns the previous setting.
+int ds_conv3x3_force_portable(int on);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,79 @@
+import Testing
+@testable import DynaSlimCore
+
+/// The direct 3x3 kernel against the naive conv, for both of its instruction-set variants, over
+/// widths that are and are not multiples of the 8-lane vector, channel counts that are and are not
+/// multiples of the 4-channel tile, prefixes of a wider weight, and the fused epilogue.
+@Suite("DirectConv3x3")
+struct DirectConv3x3Tests {
+    struct Case: CustomStringConvertible, Sendable {
+        var inC, outC, h, w: Int
+        var description: String { "\(inC)->\(outC) on \(h)x\(w)" }
+    }
+    static let cases: [Case] = [
+        Case(inC: 16, outC: 16, h: 32, w: 32), Case(inC: 3, outC: 5, h: 7, w: 7), Case(inC: 2, outC: 3, h: 28, w: 28),
+        Case(inC: 5, outC: 6, h: 1, w: 1), Case(inC: 7, outC: 9, h: 9, w: 17), Case(inC: 1, outC: 1, h: 2, w: 30),
+        Case(inC: 6, outC: 4, h: 8, w: 8),
+    ]
+
+    /// Runs the kernel on input channels 0..<inK of a [fullIn, h, w] sample with the weight's rows
+    /// `fullIn * 9` apart, rows 0..<outK, epilogue bias + residual + ReLU; returns [outK, h, w].
+    static func run(_ c: Case, inK: Int, outK: Int, fullIn: Int, x: [Float], w: [Float], b: [Float], r: [Float]) -> [Float] {
+        var y = [Float](repeating: .nan, count: outK * c.h * c.w)
+        var pad = [Float](repeating: .nan, count: DirectConv3x3.paddedCount(channels: inK, height: c.h, width: c.w))
+        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in r.withUnsafeBufferPointer { rp in
+            pad.withUnsafeMutableBufferPointer { pp in y.withUnsafeMutableBufferPointer { yp in
+                // Pad in two channel ranges and compute in two row ranges, as the engine's threads do.
+                let half = inK / 2
+                DirectConv3x3.pad(channels: 0..<half, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w, into: pp.baseAddress!)
+                DirectConv3x3.pad(channels: half..<inK, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w, into: pp.baseAddress!)
+                let split = min(outK, 4)
+                for rows in [0..<split, split..<outK] {
+                    DirectConv3x3.compute(inChannels: inK, height: c.h, width: c.w, padded: pp.baseAddress!, weight: wp.baseAddress!,
+                                          weightStride: fullIn * 9, bias: bp.baseAddress!, residual: rp.baseAddress!, residualStride: c.h * c.w,
+                                          relu: true, output: yp.baseAddress!, outputStride: c.h * c.w, rows: rows)
+                }
+            } }
+        } } } }
+        return y
+    }
+
+    /// relu(conv(x[0..<inK], w[0..<outK][0..<inK]) + b + r) in Double by the naive conv.
+    static func reference(_ c: Case, inK: Int, outK: Int, fullIn: Int, x: [Float], w: [Float], b: [Float], r: [Float]) -> [Double] {
+        let g = Conv2DGeometry(batch: 1, inChannels: inK, inHeight: c.h, inWidth: c.w, outChannels: outK, kernel: 3, stride: 1, padding: 1)
+        var wk = [Double]()
+        for m in 0..<outK { for ch in 0..<inK { for t in 0..<9 { wk.append(Double(w[(m * fullIn + ch) * 9 + t])) } } }
+        let y = Conv2D.forwardNaive(g, input: x.prefix(inK * c.h * c.w).map(Double.init), weight: wk, bias: b.prefix(outK).map(Double.init))
+        return y.enumerated().map { i, v in max(0, v + Double(r[i])) }
+    }
+
+    @Test("matches the naive conv (full width and channel prefixes, both variants)", arguments: cases)
+    func matchesNaive(c: Case) {
+        let x = TestSupport.randomFloats(c.inC * c.h * c.w, seed: 11), w = TestSupport.randomFloats(c.outC * c.inC * 9, seed: 12)
+        let b = TestSupport.randomFloats(c.outC, seed: 13), r = TestSupport.randomFloats(c.outC * c.h * c.w, seed: 14)
+        for (inK, outK) in [(c.inC, c.outC), (max(1, c.inC - 2), max(1, c.outC - 3))] {
+            let ref = Self.reference(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r)
+            let fast = Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r)
+            let portable = DirectConv3x3.withPortableKernel { Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r) }
+            #expect(TestSupport.relativeError(fast, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK)")
+            #expect(TestSupport.relativeError(portable, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK), portable")
+        }
+    }
+
+    @Test("outputs outside the requested rows are untouched")
+    func leavesOtherRowsAlone() {
+        let c = Case(inC: 4, outC: 8, h: 5, w: 11)
+        let x = TestSupport.randomFloats(c.inC * c.h * c.w, seed: 1), w = TestSupport.randomFloats(c.outC * c.inC * 9, seed: 2)
+        var y = [Float](repeating: -7, count: c.outC * c.h * c.w)
+        var pad = [Float](repeating: 0, count: DirectConv3x3.paddedCount(channels: c.inC, height: c.h, width: c.w))
+        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in pad.withUnsafeMutableBufferPointer { pp in y.withUnsafeMutableBufferPointer { yp in
+            DirectConv3x3.pad(channels: 0..<c.inC, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w, into: pp.baseAddress!)
+            DirectConv3x3.compute(inChannels: c.inC, height: c.h, width: c.w, padded: pp.baseAddress!, weight: wp.baseAddress!, weightStride: c.inC * 9,
+                                  bias: nil, residual: nil, residualStride: 0, relu: false, output: yp.baseAddress!, outputStride: c.h * c.w, rows: 2..<5)
+        } } } }
+        let P = c.h * c.w
+        #expect(y[0..<(2 * P)].allSatisfy { $0 == -7 })
+        #expect(y[(5 * P)...].allSatisfy { $0 == -7 })
+        #expect(!y[(2 * P)..<(5 * P)].contains(-7))
+    }
+}
