@@ -35,6 +35,7 @@ void ds_conv3x3_pad(long c0, long c1, long H, long W, const float *x, long ldx, 
 #define DS_FN(name) name##_portable
 #define DS_TARGET
 #include "conv3x3_body.inc"
+#include "conv3x3_wgrad_body.inc"
 #undef DS_FN
 #undef DS_TARGET
 
@@ -42,6 +43,7 @@ void ds_conv3x3_pad(long c0, long c1, long H, long W, const float *x, long ldx, 
 #define DS_FN(name) name##_avx2
 #define DS_TARGET __attribute__((target("avx2,fma")))
 #include "conv3x3_body.inc"
+#include "conv3x3_wgrad_body.inc"
 #undef DS_FN
 #undef DS_TARGET
 #define DS_HAVE_AVX2_VARIANT 1
@@ -74,4 +76,15 @@ void ds_conv3x3s1(long C, long H, long W, const float *pad, const float *w, long
     }
 #endif
     conv3x3s1_portable(C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1);
+}
+
+void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long padStride, const float *dy, long dyStride,
+                        float *dw, long ldw, long m0, long m1) {
+#ifdef DS_HAVE_AVX2_VARIANT
+    if (ds_conv3x3_uses_avx2()) {
+        conv3x3s1_wgrad_avx2(C, H, W, S, pad, padStride, dy, dyStride, dw, ldw, m0, m1);
+        return;
+    }
+#endif
+    conv3x3s1_wgrad_portable(C, H, W, S, pad, padStride, dy, dyStride, dw, ldw, m0, m1);
 }

@@ -246,12 +246,39 @@ public enum Conv2D {
         // For stride-1 "same" convs the input gradient is itself a convolution: dY correlated with
         // the flipped, transposed kernel W'[ci, co, ky, kx] = W[co, ci, k-1-ky, k-1-kx], padding
         // k-1-p. Running it through `forward` avoids the large dCol matrix and the col2im pass.
-        let inputGradByConv = inputGrad != nil && g.stride == 1 && !g.isPointwise && ShiftIm2col.applies(g)
-            && g.kernelHeight == g.kernelWidth
+        // The direct weight gradient beats im2col + SGEMM on large planes only (bench kernels:
+        // stem and 16->16 @32 faster; 32->32 @16 and 64->64 @8 slower), so it is used from 512 pixels.
+        let directWeightGrad = useDirect3x3 && DirectConv3x3.applies(g) && g.outPlane >= 512
+        let inputGradByConv = inputGrad != nil
+            && (directWeightGrad || (g.stride == 1 && !g.isPointwise && ShiftIm2col.applies(g) && g.kernelHeight == g.kernelWidth))
         let dx = inputGradByConv ? nil : inputGrad.map { SendablePointer($0.baseAddress!) }
         let inSize = g.inChannels * g.inPlane, outSize = g.outChannels * g.outPlane
         let M = g.outChannels, K = g.colRows, P = g.outPlane
         let chunks = max(1, min(workspace.threads, g.batch))
+        if directWeightGrad {
+            // dW by the direct kernel: no im2col matrix, no GEMM packing. Samples are padded in
+            // groups of >= 32 output vectors, so small planes amortize the kernel's lane reduction.
+            let padCount = DirectConv3x3.paddedCount(channels: g.inChannels, height: g.inHeight, width: g.inWidth)
+            let vectorsPerSample = g.outHeight * ((g.outWidth + 7) / 8)
+            let group = max(1, (32 + vectorsPerSample - 1) / vectorsPerSample)
+            Parallel.forChunks(g.batch, threads: chunks) { chunk, range in
+                let dw = workspace.buffer(chunk, 2, count: M * K)
+                dw.update(repeating: 0, count: M * K)
+                let padded = workspace.buffer(chunk, 0, count: padCount * min(group, range.count))
+                var n = range.lowerBound
+                while n < range.upperBound {
+                    let gs = min(group, range.upperBound - n)
+                    for j in 0..<gs {
+                        DirectConv3x3.pad(channels: 0..<g.inChannels, height: g.inHeight, width: g.inWidth, x.advanced(by: (n + j) * inSize),
+                                          channelStride: g.inPlane, into: padded + j * padCount)
+                    }
+                    DirectConv3x3.weightGradient(inChannels: g.inChannels, height: g.inHeight, width: g.inWidth, samples: gs,
+                                                 padded: padded, paddedStride: padCount, outputGrad: dy.advanced(by: n * outSize),
+                                                 outputGradStride: outSize, weightGrad: dw, weightStride: K, rows: 0..<M)
+                    n += gs
+                }
+            }
+        } else {
         Parallel.forChunks(g.batch, threads: chunks) { chunk, range in
             let dw = workspace.buffer(chunk, 2, count: M * K)  // this thread's partial dW
             var first = true
@@ -300,6 +327,7 @@ public enum Conv2D {
                 }
                 n += gs
             }
+        }
         }
         // Reduce the per-thread partial weight gradients.
         let dW = weightGrad.baseAddress!

@@ -50,6 +50,18 @@ public enum DirectConv3x3 {
                      output, outputStride, rows.lowerBound, rows.upperBound)
     }
 
+    /// dW[m][c*9 + t] (m in `rows`, row stride `weightStride`) += the 3x3 weight gradient summed
+    /// over `samples` samples: sample s's padded input at padded + s * paddedStride, its output
+    /// gradient [outC, H, W] at outputGrad + s * outputGradStride.
+    @inline(__always)
+    public static func weightGradient(inChannels: Int, height: Int, width: Int, samples: Int, padded: UnsafePointer<Float>, paddedStride: Int,
+                                      outputGrad: UnsafePointer<Float>, outputGradStride: Int, weightGrad: UnsafeMutablePointer<Float>,
+                                      weightStride: Int, rows: Range<Int>) {
+        if rows.isEmpty || samples == 0 { return }
+        ds_conv3x3s1_wgrad(inChannels, height, width, samples, padded, paddedStride, outputGrad, outputGradStride, weightGrad, weightStride,
+                           rows.lowerBound, rows.upperBound)
+    }
+
     /// One sample, all output channels: y [outC, H, W] = conv(x [inC, H, W]) (+ bias).
     @inline(__always)
     public static func forwardSample(_ g: Conv2DGeometry, _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>,

@@ -18,6 +18,8 @@ struct Conv2DTests {
         Conv2DGeometry(batch: 4, inChannels: 3, inHeight: 4, inWidth: 4, outChannels: 5, kernel: 1, stride: 2, padding: 0),
         Conv2DGeometry(batch: 5, inChannels: 2, inHeight: 2, inWidth: 2, outChannels: 2, kernel: 3, stride: 2, padding: 1),
         Conv2DGeometry(batch: 1, inChannels: 2, inHeight: 1, inWidth: 1, outChannels: 2, kernel: 3, stride: 1, padding: 1),
+        // Large plane: the direct 3x3 kernel's weight gradient path (>= 512 pixels), width not a multiple of 8.
+        Conv2DGeometry(batch: 3, inChannels: 2, inHeight: 20, inWidth: 27, outChannels: 5, kernel: 3, stride: 1, padding: 1),
     ]
 
     @Test("fast forward matches the naive twin", arguments: geometries)

@@ -76,4 +76,37 @@ struct DirectConv3x3Tests {
         #expect(y[(5 * P)...].allSatisfy { $0 == -7 })
         #expect(!y[(2 * P)..<(5 * P)].contains(-7))
     }
+
+    @Test("weight gradient matches the naive backward (grouped samples, tail widths, both variants)", arguments: cases)
+    func weightGradientMatchesNaive(c: Case) {
+        let S = 3
+        let g = Conv2DGeometry(batch: S, inChannels: c.inC, inHeight: c.h, inWidth: c.w, outChannels: c.outC, kernel: 3, stride: 1, padding: 1)
+        let x = TestSupport.randomFloats(g.inputCount, seed: 21), dy = TestSupport.randomFloats(g.outputCount, seed: 22)
+        let w = TestSupport.randomFloats(g.weightCount, seed: 23)
+        let ref = Conv2D.backwardNaive(g, input: x.map(Double.init), weight: w.map(Double.init), outputGrad: dy.map(Double.init)).weight
+        func run() -> [Float] {
+            let padCount = DirectConv3x3.paddedCount(channels: c.inC, height: c.h, width: c.w)
+            var pad = [Float](repeating: .nan, count: padCount * S)
+            var dw = [Float](repeating: 0, count: g.weightCount)
+            x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in pad.withUnsafeMutableBufferPointer { pp in dw.withUnsafeMutableBufferPointer { dwp in
+                for s in 0..<S {
+                    DirectConv3x3.pad(channels: 0..<c.inC, height: c.h, width: c.w, xp.baseAddress! + s * c.inC * c.h * c.w, channelStride: c.h * c.w,
+                                      into: pp.baseAddress! + s * padCount)
+                }
+                // Two calls (sample 0, then samples 1-2) accumulate; rows split in two ranges.
+                let split = c.outC / 2
+                for rows in [0..<split, split..<c.outC] {
+                    DirectConv3x3.weightGradient(inChannels: c.inC, height: c.h, width: c.w, samples: 1, padded: pp.baseAddress!, paddedStride: padCount,
+                                                 outputGrad: dyp.baseAddress!, outputGradStride: c.outC * c.h * c.w, weightGrad: dwp.baseAddress!,
+                                                 weightStride: c.inC * 9, rows: rows)
+                    DirectConv3x3.weightGradient(inChannels: c.inC, height: c.h, width: c.w, samples: 2, padded: pp.baseAddress! + padCount,
+                                                 paddedStride: padCount, outputGrad: dyp.baseAddress! + c.outC * c.h * c.w,
+                                                 outputGradStride: c.outC * c.h * c.w, weightGrad: dwp.baseAddress!, weightStride: c.inC * 9, rows: rows)
+                }
+            } } } }
+            return dw
+        }
+        #expect(TestSupport.relativeError(run(), ref) <= 1e-5, "\(c)")
+        #expect(TestSupport.relativeError(DirectConv3x3.withPortableKernel { run() }, ref) <= 1e-5, "\(c), portable")
+    }
 }

@@ -32,6 +32,13 @@ void ds_conv3x3s1(long C, long H, long W, const float *pad, const float *w, long
                   const float *bias, const float *res, long ldres, int relu,
                   float *y, long ldy, long m0, long m1);
 
+/// Weight gradient of ds_conv3x3s1, summed over S samples and added to dw:
+///   dw[m * ldw + c * 9 + ky * 3 + kx] += sum_s sum_{oy, ox} dy[s][m][oy][ox] * x[s][c][oy + ky - 1][ox + kx - 1]
+/// for m in [m0, m1), c < C. Sample s's padded input (ds_conv3x3_pad layout) starts at
+/// pad + s * padStride, its output gradient [M][H][W] at dy + s * dyStride.
+void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long padStride, const float *dy, long dyStride,
+                        float *dw, long ldw, long m0, long m1);
+
 /// 1 when the AVX2+FMA version runs on this CPU, 0 for the portable one.
 int ds_conv3x3_uses_avx2(void);
 /// Forces the portable version (tests compare both); returns the previous setting.
