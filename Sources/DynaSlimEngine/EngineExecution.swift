@@ -340,7 +340,8 @@ extension InferenceEngine {
 
     /// The direct-kernel version of convGroup: image by image, each at its own kept counts (no
     /// padding to the group's widest image); rows [outKs[j], rows) of image j are zeroed. With
-    /// `useThreads` (batch 1) the padded copy is split by channels and the rows by register tiles.
+    /// `useThreads` (batch 1) the rows are split across the cores by register tiles.
+    /// Contract: at batch 1 `ctx` is contexts[0] and the other contexts' `col` buffers are free.
     func directConv(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, rows M: Int, g: Int, h: Int, w: Int,
                     _ y: UnsafeMutablePointer<Float>, outStride: Int, residual: UnsafePointer<Float>?, reluAfter: Bool,
                     ctx: SampleContext, useThreads: Bool,
@@ -355,12 +356,14 @@ extension InferenceEngine {
                 let xj = SendableConstPointer(x + j * inStride), yj = SendablePointer(y + j * outStride)
                 let rj = residual.map { SendableConstPointer($0 + j * outStride) }
                 if useThreads {
-                    pool.forChunks(inK) { _, channels in
-                        DirectConv3x3.pad(channels: channels, height: h, width: w, xj.base, channelStride: h * w, into: padded.base)
-                    }
+                    // Each core pads the whole input into its own buffer (a small copy) and then
+                    // computes its share of the rows: one fork per conv and no serial section.
                     let tile = DirectConv3x3.tileRows, blocks = (k + tile - 1) / tile
-                    pool.forChunks(blocks) { _, b in
-                        DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: padded.base, weight: weight.base, weightStride: lda,
+                    let padCount = DirectConv3x3.paddedCount(channels: inK, height: h, width: w)
+                    pool.forChunks(blocks) { chunk, b in
+                        let own = chunk == 0 ? padded.base : self.contexts[chunk].col.reserve(padCount)
+                        DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xj.base, channelStride: h * w, into: own)
+                        DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: own, weight: weight.base, weightStride: lda,
                                               bias: bias.base, residual: rj?.base, residualStride: P, relu: relu, output: yj.base, outputStride: P,
                                               rows: (b.lowerBound * tile)..<min(k, b.upperBound * tile))
                     }
