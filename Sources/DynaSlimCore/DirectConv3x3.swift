@@ -39,15 +39,18 @@ public enum DirectConv3x3 {
 
     /// y[m] (m in `rows`) = act(sum over the first `inChannels` padded input channels of the 3x3
     /// taps w[m * weightStride + c * 9 + t] + bias[m] + residual[m]); y's channel m at
-    /// y + m * outputStride, the residual's at residual + m * residualStride.
+    /// y + m * outputStride, the residual's at residual + m * residualStride. `pixelRows` limits the
+    /// work to those output pixel rows of every channel (cores splitting one image).
     @inline(__always)
     public static func compute(inChannels: Int, height: Int, width: Int, padded: UnsafePointer<Float>,
                                weight: UnsafePointer<Float>, weightStride: Int, bias: UnsafePointer<Float>?,
                                residual: UnsafePointer<Float>?, residualStride: Int, relu: Bool,
-                               output: UnsafeMutablePointer<Float>, outputStride: Int, rows: Range<Int>) {
+                               output: UnsafeMutablePointer<Float>, outputStride: Int, rows: Range<Int>,
+                               pixelRows: Range<Int>? = nil) {
         if rows.isEmpty { return }
-        ds_conv3x3s1(inChannels, height, width, padded, weight, weightStride, bias, residual, residualStride, relu ? 1 : 0,
-                     output, outputStride, rows.lowerBound, rows.upperBound)
+        let oy = pixelRows ?? 0..<height
+        ds_conv3x3s1_rows(inChannels, height, width, padded, weight, weightStride, bias, residual, residualStride, relu ? 1 : 0,
+                          output, outputStride, rows.lowerBound, rows.upperBound, oy.lowerBound, oy.upperBound)
     }
 
     /// dW[m][c*9 + t] (m in `rows`, row stride `weightStride`) += the 3x3 weight gradient summed

@@ -340,7 +340,7 @@ extension InferenceEngine {
 
     /// The direct-kernel version of convGroup: image by image, each at its own kept counts (no
     /// padding to the group's widest image); rows [outKs[j], rows) of image j are zeroed. With
-    /// `useThreads` (batch 1) the rows are split across the cores by register tiles.
+    /// `useThreads` (batch 1) the output pixel rows are split across the cores.
     /// Contract: at batch 1 `ctx` is contexts[0] and the other contexts' `col` buffers are free.
     func directConv(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, rows M: Int, g: Int, h: Int, w: Int,
                     _ y: UnsafeMutablePointer<Float>, outStride: Int, residual: UnsafePointer<Float>?, reluAfter: Bool,
@@ -356,16 +356,16 @@ extension InferenceEngine {
                 let xj = SendableConstPointer(x + j * inStride), yj = SendablePointer(y + j * outStride)
                 let rj = residual.map { SendableConstPointer($0 + j * outStride) }
                 if useThreads {
-                    // Each core pads the whole input into its own buffer (a small copy) and then
-                    // computes its share of the rows: one fork per conv and no serial section.
-                    let tile = DirectConv3x3.tileRows, blocks = (k + tile - 1) / tile
+                    // The cores split the image's output pixel rows (an even split whatever the active
+                    // channel count k); each pads the whole input into its own buffer (a small copy), so
+                    // a conv costs one fork and no serial section.
                     let padCount = DirectConv3x3.paddedCount(channels: inK, height: h, width: w)
-                    pool.forChunks(blocks) { chunk, b in
+                    pool.forChunks(h) { chunk, pixelRows in
                         let own = chunk == 0 ? padded.base : self.contexts[chunk].col.reserve(padCount)
                         DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xj.base, channelStride: h * w, into: own)
                         DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: own, weight: weight.base, weightStride: lda,
                                               bias: bias.base, residual: rj?.base, residualStride: P, relu: relu, output: yj.base, outputStride: P,
-                                              rows: (b.lowerBound * tile)..<min(k, b.upperBound * tile))
+                                              rows: 0..<k, pixelRows: pixelRows)
                     }
                 } else {
                     DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xj.base, channelStride: h * w, into: padded.base)

@@ -23,15 +23,16 @@ struct DirectConv3x3Tests {
         var pad = [Float](repeating: .nan, count: DirectConv3x3.paddedCount(channels: inK, height: c.h, width: c.w))
         x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in r.withUnsafeBufferPointer { rp in
             pad.withUnsafeMutableBufferPointer { pp in y.withUnsafeMutableBufferPointer { yp in
-                // Pad in two channel ranges and compute in two row ranges, as the engine's threads do.
+                // Pad in two channel ranges and compute in channel / pixel-row pieces, as threads do.
                 let half = inK / 2
                 DirectConv3x3.pad(channels: 0..<half, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w, into: pp.baseAddress!)
                 DirectConv3x3.pad(channels: half..<inK, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w, into: pp.baseAddress!)
-                let split = min(outK, 4)
-                for rows in [0..<split, split..<outK] {
+                // Channels 0..<split in one call; the rest in two calls by output pixel rows.
+                let split = min(outK, 4), midRow = c.h / 2
+                for (rows, pixelRows) in [(0..<split, 0..<c.h), (split..<outK, 0..<midRow), (split..<outK, midRow..<c.h)] {
                     DirectConv3x3.compute(inChannels: inK, height: c.h, width: c.w, padded: pp.baseAddress!, weight: wp.baseAddress!,
                                           weightStride: fullIn * 9, bias: bp.baseAddress!, residual: rp.baseAddress!, residualStride: c.h * c.w,
-                                          relu: true, output: yp.baseAddress!, outputStride: c.h * c.w, rows: rows)
+                                          relu: true, output: yp.baseAddress!, outputStride: c.h * c.w, rows: rows, pixelRows: pixelRows)
                 }
             } }
         } } } }

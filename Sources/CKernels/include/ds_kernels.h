@@ -32,6 +32,13 @@ void ds_conv3x3s1(long C, long H, long W, const float *pad, const float *w, long
                   const float *bias, const float *res, long ldres, int relu,
                   float *y, long ldy, long m0, long m1);
 
+/// ds_conv3x3s1 restricted to output rows [oy0, oy1) (the pixel rows of every channel m0..<m1):
+/// cores that split an image by rows each do the same channels, so the split stays even whatever
+/// the number of active channels.
+void ds_conv3x3s1_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
+                       const float *bias, const float *res, long ldres, int relu,
+                       float *y, long ldy, long m0, long m1, long oy0, long oy1);
+
 /// Weight gradient of ds_conv3x3s1, summed over S samples and added to dw:
 ///   dw[m * ldw + c * 9 + ky * 3 + kx] += sum_s sum_{oy, ox} dy[s][m][oy][ox] * x[s][c][oy + ky - 1][ox + kx - 1]
 /// for m in [m0, m1), c < C. Sample s's padded input (ds_conv3x3_pad layout) starts at
