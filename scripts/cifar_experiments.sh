@@ -63,3 +63,4 @@ dyn c10-dyn-uni-t50 --rate-target uniform
 stamp "report"
 runs=(); for d in c10-resnet20 c10-ns30 c10-ns50 c10-ns70 c10-dyn-var-t50 c10-dyn-uni-t50; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
 $bin report "${runs[@]}" --out docs/report-cifar10
+python3 scripts/ns_table.py > docs/report-cifar10/static_ns_table.md
