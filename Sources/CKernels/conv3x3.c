@@ -3,7 +3,6 @@
 // per function (no global compiler flags, so the package still builds for any x86-64 CPU) and
 // portably; the AVX2 variant is chosen at run time when the CPU has it.
 #include "ds_kernels.h"
-#include <string.h>
 
 typedef float v8f __attribute__((ext_vector_type(8)));
 typedef float v8f_unaligned __attribute__((ext_vector_type(8), aligned(4)));
@@ -17,19 +16,65 @@ typedef float v8f_unaligned __attribute__((ext_vector_type(8), aligned(4)));
 long ds_conv3x3_padded_width(long W) { return (W + 7) / 8 * 8 + 2; }
 long ds_conv3x3_padded_count(long C, long H, long W) { return C * (H + 2) * ds_conv3x3_padded_width(W); }
 
-void ds_conv3x3_pad(long c0, long c1, long H, long W, const float *x, long ldx, float *pad) {
+void ds_conv3x3_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long r0, long r1) {
     const long Wp = ds_conv3x3_padded_width(W), plane = (H + 2) * Wp;
+    if (r0 < 0) r0 = 0;
+    if (r1 > H + 2) r1 = H + 2;
     for (long c = c0; c < c1; c++) {
-        float *p = pad + c * plane;
-        memset(p, 0, sizeof(float) * Wp);
-        for (long r = 0; r < H; r++) {
-            float *row = p + (r + 1) * Wp;
+        for (long r = r0; r < r1; r++) {
+            // Padded row r holds input row r - 1 at columns 1..W; zeros elsewhere. Plain loops:
+            // for rows of 8-32 floats they beat memset / memcpy calls.
+            float *row = pad + c * plane + r * Wp;
+            if (r == 0 || r == H + 1) {
+                for (long i = 0; i < Wp; i++) row[i] = 0.0f;
+                continue;
+            }
+            const float *src = x + c * ldx + (r - 1) * W;
             row[0] = 0.0f;
-            memcpy(row + 1, x + c * ldx + r * W, sizeof(float) * W);
+            for (long i = 0; i < W; i++) row[i + 1] = src[i];
             for (long i = W + 1; i < Wp; i++) row[i] = 0.0f;
         }
-        memset(p + (H + 1) * Wp, 0, sizeof(float) * Wp);
     }
+}
+
+void ds_conv3x3_pad(long c0, long c1, long H, long W, const float *x, long ldx, float *pad) {
+    ds_conv3x3_pad_rows(c0, c1, H, W, x, ldx, pad, 0, H + 2);
+}
+
+long ds_conv3x3s2_padded_count(long C, long H, long W) {
+    const long Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
+    return C * 4 * (Ho + 1) * ds_conv3x3_padded_width(Wo);
+}
+
+void ds_conv3x3s2_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long i0, long i1) {
+    const long Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1, Wq = ds_conv3x3_padded_width(Wo), Hq = Ho + 1;
+    const long phase = Hq * Wq;
+    if (i0 < 0) i0 = 0;
+    if (i1 > Hq) i1 = Hq;
+    for (long c = c0; c < c1; c++) {
+        const float *xc = x + c * ldx;
+        for (long a = 0; a < 2; a++) {
+            for (long b = 0; b < 2; b++) {
+                // Phase (a, b) holds the zero-bordered input's pixels (2i + a, 2j + b), i.e. the
+                // input's (2i + a - 1, 2j + b - 1). Columns j in [jlo, jhi) are inside the input.
+                float *p = pad + c * 4 * phase + (a * 2 + b) * phase;
+                const long jlo = 1 - b, jhi = (W - b) / 2 + 1 < Wq ? (W - b) / 2 + 1 : Wq;
+                for (long i = i0; i < i1; i++) {
+                    const long r = 2 * i + a - 1;
+                    float *row = p + i * Wq;
+                    if (r < 0 || r >= H) { for (long j = 0; j < Wq; j++) row[j] = 0.0f; continue; }
+                    const float *src = xc + r * W + b - 1;
+                    for (long j = 0; j < jlo; j++) row[j] = 0.0f;
+                    for (long j = jlo; j < jhi; j++) row[j] = src[2 * j];
+                    for (long j = jhi; j < Wq; j++) row[j] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+void ds_conv3x3s2_pad(long c0, long c1, long H, long W, const float *x, long ldx, float *pad) {
+    ds_conv3x3s2_pad_rows(c0, c1, H, W, x, ldx, pad, 0, (H - 1) / 2 + 2);
 }
 
 #define DS_FN(name) name##_portable
@@ -96,4 +141,20 @@ void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long p
     }
 #endif
     conv3x3s1_wgrad_portable(C, H, W, S, pad, padStride, dy, dyStride, dw, ldw, m0, m1);
+}
+
+void ds_conv3x3s2_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
+                       const float *bias, const float *res, long ldres, int relu,
+                       float *y, long ldy, long m0, long m1, long oy0, long oy1) {
+    const long Ho = (H - 1) / 2 + 1;
+    if (oy0 < 0) oy0 = 0;
+    if (oy1 > Ho) oy1 = Ho;
+    if (m0 >= m1 || oy0 >= oy1) return;
+#ifdef DS_HAVE_AVX2_VARIANT
+    if (ds_conv3x3_uses_avx2()) {
+        conv3x3s2_avx2(C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
+        return;
+    }
+#endif
+    conv3x3s2_portable(C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
 }

@@ -51,7 +51,7 @@ public enum Conv2D {
     /// (32k/128 beat 64k/256, 128k/256 and 256k/512 on the ResNet-20 layers; BENCHMARKS.md).
     public static let targetColFloats = 1 << 15
     public static let minGemmColumns = 128
-    /// Route 3x3 stride-1 same convs through the direct kernel (DirectConv3x3); false forces
+    /// Route 3x3 padding-1 convs (stride 1 or 2) through the direct kernel (DirectConv3x3); false forces
     /// im2col + SGEMM everywhere (the kernel benchmark compares the two).
     /// $DYNASLIM_DIRECT_CONV=0 switches it off for a whole process (A/B benchmarks).
     nonisolated(unsafe) public static var useDirect3x3 = ProcessInfo.processInfo.environment["DYNASLIM_DIRECT_CONV"] != "0"
@@ -178,8 +178,8 @@ public enum Conv2D {
         let inSize = g.inChannels * g.inPlane, outSize = g.outChannels * g.outPlane
         let M = g.outChannels, K = g.colRows, P = g.outPlane
         if DirectConv3x3.applies(g) && useDirect3x3 {
-            // 3x3 same convs: the direct kernel (no im2col, no GEMM packing), sample by sample.
-            let padCount = DirectConv3x3.paddedCount(channels: g.inChannels, height: g.inHeight, width: g.inWidth)
+            // 3x3 convs with padding 1, stride 1 or 2: the direct kernel (no im2col, no GEMM packing), sample by sample.
+            let padCount = DirectConv3x3.paddedCount(channels: g.inChannels, height: g.inHeight, width: g.inWidth, stride: g.stride)
             Parallel.forChunks(g.batch, threads: workspace.threads) { chunk, range in
                 let padded = workspace.buffer(chunk, 0, count: padCount)
                 for n in range {
@@ -248,7 +248,7 @@ public enum Conv2D {
         // k-1-p. Running it through `forward` avoids the large dCol matrix and the col2im pass.
         // The direct weight gradient beats im2col + SGEMM on large planes only (bench kernels:
         // stem and 16->16 @32 faster; 32->32 @16 and 64->64 @8 slower), so it is used from 512 pixels.
-        let directWeightGrad = useDirect3x3 && DirectConv3x3.applies(g) && g.outPlane >= 512
+        let directWeightGrad = useDirect3x3 && DirectConv3x3.applies(g) && g.stride == 1 && g.outPlane >= 512
         let inputGradByConv = inputGrad != nil
             && (directWeightGrad || (g.stride == 1 && !g.isPointwise && ShiftIm2col.applies(g) && g.kernelHeight == g.kernelWidth))
         let dx = inputGradByConv ? nil : inputGrad.map { SendablePointer($0.baseAddress!) }

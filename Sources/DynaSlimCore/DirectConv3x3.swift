@@ -1,23 +1,24 @@
-// Direct 3x3 stride-1 "same" convolution (CKernels/conv3x3.c): the input is copied once into a
-// zero-bordered buffer and read in place, instead of being expanded 9x by im2col and multiplied
-// by SGEMM. Used by training's forward and input-gradient passes and by the inference engine.
-// Naive twin: Conv2D.forwardNaive (tests compare them, AVX2 and portable variants both).
+// Direct 3x3 convolution, padding 1, stride 1 or 2 (CKernels/conv3x3.c): the input is copied once
+// into a zero-bordered buffer (stride 2: four phase planes) and read in place, instead of being
+// expanded 9x by im2col and multiplied by SGEMM. Used by training's forward and input-gradient
+// passes, the weight gradient of large stride-1 planes, and the inference engine.
+// Naive twins: Conv2D.forwardNaive / backwardNaive (tests compare them, AVX2 and portable variants).
 import CKernels
 
 public enum DirectConv3x3 {
-    /// The geometries the kernel computes: 3x3, stride 1, padding 1.
+    /// The geometries the forward kernel computes: 3x3, padding 1, stride 1 or 2.
     @inline(__always)
     public static func applies(_ g: Conv2DGeometry) -> Bool {
-        g.kernelHeight == 3 && g.kernelWidth == 3 && g.stride == 1 && g.padding == 1
+        g.kernelHeight == 3 && g.kernelWidth == 3 && g.padding == 1 && (g.stride == 1 || g.stride == 2)
     }
 
     /// Floats of the padded input buffer for `channels` channels of h x w.
     @inline(__always)
-    public static func paddedCount(channels: Int, height: Int, width: Int) -> Int {
-        ds_conv3x3_padded_count(channels, height, width)
+    public static func paddedCount(channels: Int, height: Int, width: Int, stride: Int = 1) -> Int {
+        stride == 1 ? ds_conv3x3_padded_count(channels, height, width) : ds_conv3x3s2_padded_count(channels, height, width)
     }
 
-    /// Output channels per register tile: threads split rows in multiples of it.
+    /// Output channels per register tile.
     public static let tileRows = Int(DS_CONV3X3_TILE_ROWS)
 
     /// True when the AVX2+FMA variant runs on this CPU.
@@ -30,32 +31,49 @@ public enum DirectConv3x3 {
         return try body()
     }
 
-    /// Copies channels `channels` of x (channel c at x + c * channelStride, h x w) into `padded`.
+    /// Copies channels `channels` of x (channel c at x + c * channelStride, h x w) into `padded`;
+    /// with `forOutputRows`, only the part that those output pixel rows read.
     @inline(__always)
     public static func pad(channels: Range<Int>, height: Int, width: Int, _ x: UnsafePointer<Float>, channelStride: Int,
-                           into padded: UnsafeMutablePointer<Float>) {
-        ds_conv3x3_pad(channels.lowerBound, channels.upperBound, height, width, x, channelStride, padded)
+                           into padded: UnsafeMutablePointer<Float>, stride: Int = 1, forOutputRows rows: Range<Int>? = nil) {
+        let c0 = channels.lowerBound, c1 = channels.upperBound
+        if stride == 1 {
+            // Output row oy reads padded rows oy ..< oy + 3.
+            let r = rows.map { $0.lowerBound..<($0.upperBound + 2) } ?? 0..<(height + 2)
+            ds_conv3x3_pad_rows(c0, c1, height, width, x, channelStride, padded, r.lowerBound, r.upperBound)
+        } else {
+            // Output row oy reads phase rows oy ..< oy + 2.
+            let r = rows.map { $0.lowerBound..<($0.upperBound + 1) } ?? 0..<((height - 1) / 2 + 2)
+            ds_conv3x3s2_pad_rows(c0, c1, height, width, x, channelStride, padded, r.lowerBound, r.upperBound)
+        }
     }
 
     /// y[m] (m in `rows`) = act(sum over the first `inChannels` padded input channels of the 3x3
     /// taps w[m * weightStride + c * 9 + t] + bias[m] + residual[m]); y's channel m at
-    /// y + m * outputStride, the residual's at residual + m * residualStride. `pixelRows` limits the
-    /// work to those output pixel rows of every channel (cores splitting one image).
+    /// y + m * outputStride, the residual's at residual + m * residualStride (both laid out as the
+    /// output plane). `height` x `width` is the input's size; `pixelRows` limits the work to those
+    /// output pixel rows of every channel (cores splitting one image).
     @inline(__always)
     public static func compute(inChannels: Int, height: Int, width: Int, padded: UnsafePointer<Float>,
                                weight: UnsafePointer<Float>, weightStride: Int, bias: UnsafePointer<Float>?,
                                residual: UnsafePointer<Float>?, residualStride: Int, relu: Bool,
                                output: UnsafeMutablePointer<Float>, outputStride: Int, rows: Range<Int>,
-                               pixelRows: Range<Int>? = nil) {
+                               pixelRows: Range<Int>? = nil, stride: Int = 1) {
         if rows.isEmpty { return }
-        let oy = pixelRows ?? 0..<height
-        ds_conv3x3s1_rows(inChannels, height, width, padded, weight, weightStride, bias, residual, residualStride, relu ? 1 : 0,
-                          output, outputStride, rows.lowerBound, rows.upperBound, oy.lowerBound, oy.upperBound)
+        let outHeight = stride == 1 ? height : (height - 1) / 2 + 1
+        let oy = pixelRows ?? 0..<outHeight
+        if stride == 1 {
+            ds_conv3x3s1_rows(inChannels, height, width, padded, weight, weightStride, bias, residual, residualStride, relu ? 1 : 0,
+                              output, outputStride, rows.lowerBound, rows.upperBound, oy.lowerBound, oy.upperBound)
+        } else {
+            ds_conv3x3s2_rows(inChannels, height, width, padded, weight, weightStride, bias, residual, residualStride, relu ? 1 : 0,
+                              output, outputStride, rows.lowerBound, rows.upperBound, oy.lowerBound, oy.upperBound)
+        }
     }
 
-    /// dW[m][c*9 + t] (m in `rows`, row stride `weightStride`) += the 3x3 weight gradient summed
-    /// over `samples` samples: sample s's padded input at padded + s * paddedStride, its output
-    /// gradient [outC, H, W] at outputGrad + s * outputGradStride.
+    /// dW[m][c*9 + t] (m in `rows`, row stride `weightStride`) += the stride-1 3x3 weight gradient
+    /// summed over `samples` samples: sample s's padded input at padded + s * paddedStride, its
+    /// output gradient [outC, H, W] at outputGrad + s * outputGradStride.
     @inline(__always)
     public static func weightGradient(inChannels: Int, height: Int, width: Int, samples: Int, padded: UnsafePointer<Float>, paddedStride: Int,
                                       outputGrad: UnsafePointer<Float>, outputGradStride: Int, weightGrad: UnsafeMutablePointer<Float>,
@@ -65,13 +83,13 @@ public enum DirectConv3x3 {
                            rows.lowerBound, rows.upperBound)
     }
 
-    /// One sample, all output channels: y [outC, H, W] = conv(x [inC, H, W]) (+ bias).
+    /// One sample, all output channels: y [outC, Ho, Wo] = conv(x [inC, H, W]) (+ bias).
     @inline(__always)
     public static func forwardSample(_ g: Conv2DGeometry, _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                      bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>) {
         let H = g.inHeight, W = g.inWidth
-        pad(channels: 0..<g.inChannels, height: H, width: W, x, channelStride: H * W, into: padded)
+        pad(channels: 0..<g.inChannels, height: H, width: W, x, channelStride: H * W, into: padded, stride: g.stride)
         compute(inChannels: g.inChannels, height: H, width: W, padded: padded, weight: weight, weightStride: g.colRows, bias: bias,
-                residual: nil, residualStride: 0, relu: false, output: y, outputStride: H * W, rows: 0..<g.outChannels)
+                residual: nil, residualStride: 0, relu: false, output: y, outputStride: g.outPlane, rows: 0..<g.outChannels, stride: g.stride)
     }
 }

@@ -334,8 +334,9 @@ extension InferenceEngine {
 }
 
 extension InferenceEngine {
-    /// Whether a conv runs on the direct 3x3 kernel rather than im2col + SGEMM: every 3x3 stride-1
-    /// same conv (measured faster at these sizes: BENCHMARKS.md), unless $DYNASLIM_DIRECT_CONV=0.
+    /// Whether a conv runs on the direct 3x3 kernel rather than im2col + SGEMM: every 3x3 conv with
+    /// padding 1 and stride 1 or 2 (measured faster at these sizes: BENCHMARKS.md), unless
+    /// $DYNASLIM_DIRECT_CONV=0.
     static func direct(_ g: Conv2DGeometry) -> Bool { Conv2D.useDirect3x3 && DirectConv3x3.applies(g) }
 
     /// The direct-kernel version of convGroup: image by image, each at its own kept counts (no
@@ -346,8 +347,9 @@ extension InferenceEngine {
                     _ y: UnsafeMutablePointer<Float>, outStride: Int, residual: UnsafePointer<Float>?, reluAfter: Bool,
                     ctx: SampleContext, useThreads: Bool,
                     gathered: (weight: UnsafePointer<Float>, lda: Int, bias: UnsafePointer<Float>, rows: Int)?) {
-        let P = h * w
-        let padded = SendablePointer(ctx.col.reserve(DirectConv3x3.paddedCount(channels: inK, height: h, width: w)))
+        let (ho, wo) = o.outSize(h, w), P = ho * wo, s = o.stride
+        let padCount = DirectConv3x3.paddedCount(channels: inK, height: h, width: w, stride: s)
+        let padded = SendablePointer(ctx.col.reserve(padCount))
         o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
             let weight = SendableConstPointer(gathered?.weight ?? wp.baseAddress!), bias = SendableConstPointer(gathered?.bias ?? bp.baseAddress!)
             let lda = gathered?.lda ?? o.rowLength, relu = o.relu || reluAfter
@@ -357,21 +359,21 @@ extension InferenceEngine {
                 let rj = residual.map { SendableConstPointer($0 + j * outStride) }
                 if useThreads {
                     // The cores split the image's output pixel rows (an even split whatever the active
-                    // channel count k); each pads the whole input into its own buffer (a small copy), so
-                    // a conv costs one fork and no serial section.
-                    let padCount = DirectConv3x3.paddedCount(channels: inK, height: h, width: w)
-                    pool.forChunks(h) { chunk, pixelRows in
+                    // channel count k); each pads the input rows its output rows read into its own
+                    // buffer, so a conv costs one fork and no serial section.
+                    pool.forChunks(ho) { chunk, pixelRows in
                         let own = chunk == 0 ? padded.base : self.contexts[chunk].col.reserve(padCount)
-                        DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xj.base, channelStride: h * w, into: own)
+                        DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xj.base, channelStride: h * w, into: own, stride: s,
+                                          forOutputRows: pixelRows)
                         DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: own, weight: weight.base, weightStride: lda,
                                               bias: bias.base, residual: rj?.base, residualStride: P, relu: relu, output: yj.base, outputStride: P,
-                                              rows: 0..<k, pixelRows: pixelRows)
+                                              rows: 0..<k, pixelRows: pixelRows, stride: s)
                     }
                 } else {
-                    DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xj.base, channelStride: h * w, into: padded.base)
+                    DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xj.base, channelStride: h * w, into: padded.base, stride: s)
                     DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: padded.base, weight: weight.base, weightStride: lda,
                                           bias: bias.base, residual: rj?.base, residualStride: P, relu: relu, output: yj.base, outputStride: P,
-                                          rows: 0..<k)
+                                          rows: 0..<k, stride: s)
                 }
                 if k < M { (yj.base + k * P).update(repeating: 0, count: (M - k) * P) }
             }

@@ -18,21 +18,30 @@ struct DirectConv3x3Tests {
 
     /// Runs the kernel on input channels 0..<inK of a [fullIn, h, w] sample with the weight's rows
     /// `fullIn * 9` apart, rows 0..<outK, epilogue bias + residual + ReLU; returns [outK, h, w].
-    static func run(_ c: Case, inK: Int, outK: Int, fullIn: Int, x: [Float], w: [Float], b: [Float], r: [Float]) -> [Float] {
-        var y = [Float](repeating: .nan, count: outK * c.h * c.w)
-        var pad = [Float](repeating: .nan, count: DirectConv3x3.paddedCount(channels: inK, height: c.h, width: c.w))
+    static func run(_ c: Case, inK: Int, outK: Int, fullIn: Int, x: [Float], w: [Float], b: [Float], r: [Float], stride: Int = 1) -> [Float] {
+        let ho = (c.h - 1) / stride + 1, wo = (c.w - 1) / stride + 1
+        var y = [Float](repeating: .nan, count: outK * ho * wo)
+        var pad = [Float](repeating: .nan, count: DirectConv3x3.paddedCount(channels: inK, height: c.h, width: c.w, stride: stride))
         x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in r.withUnsafeBufferPointer { rp in
             pad.withUnsafeMutableBufferPointer { pp in y.withUnsafeMutableBufferPointer { yp in
                 // Pad in two channel ranges and compute in channel / pixel-row pieces, as threads do.
                 let half = inK / 2
-                DirectConv3x3.pad(channels: 0..<half, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w, into: pp.baseAddress!)
-                DirectConv3x3.pad(channels: half..<inK, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w, into: pp.baseAddress!)
+                DirectConv3x3.pad(channels: 0..<half, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w, into: pp.baseAddress!,
+                                  stride: stride)
+                DirectConv3x3.pad(channels: half..<inK, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w, into: pp.baseAddress!,
+                                  stride: stride)
                 // Channels 0..<split in one call; the rest in two calls by output pixel rows.
-                let split = min(outK, 4), midRow = c.h / 2
-                for (rows, pixelRows) in [(0..<split, 0..<c.h), (split..<outK, 0..<midRow), (split..<outK, midRow..<c.h)] {
+                let split = min(outK, 4), midRow = ho / 2
+                for (rows, pixelRows) in [(0..<split, 0..<ho), (split..<outK, 0..<midRow), (split..<outK, midRow..<ho)] {
+                    if pixelRows != 0..<ho {
+                        // As an engine thread: re-pad only what these output rows read, over a spoiled buffer.
+                        pp.update(repeating: .nan)
+                        DirectConv3x3.pad(channels: 0..<inK, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w,
+                                          into: pp.baseAddress!, stride: stride, forOutputRows: pixelRows)
+                    }
                     DirectConv3x3.compute(inChannels: inK, height: c.h, width: c.w, padded: pp.baseAddress!, weight: wp.baseAddress!,
-                                          weightStride: fullIn * 9, bias: bp.baseAddress!, residual: rp.baseAddress!, residualStride: c.h * c.w,
-                                          relu: true, output: yp.baseAddress!, outputStride: c.h * c.w, rows: rows, pixelRows: pixelRows)
+                                          weightStride: fullIn * 9, bias: bp.baseAddress!, residual: rp.baseAddress!, residualStride: ho * wo,
+                                          relu: true, output: yp.baseAddress!, outputStride: ho * wo, rows: rows, pixelRows: pixelRows, stride: stride)
                 }
             } }
         } } } }
@@ -40,8 +49,8 @@ struct DirectConv3x3Tests {
     }
 
     /// relu(conv(x[0..<inK], w[0..<outK][0..<inK]) + b + r) in Double by the naive conv.
-    static func reference(_ c: Case, inK: Int, outK: Int, fullIn: Int, x: [Float], w: [Float], b: [Float], r: [Float]) -> [Double] {
-        let g = Conv2DGeometry(batch: 1, inChannels: inK, inHeight: c.h, inWidth: c.w, outChannels: outK, kernel: 3, stride: 1, padding: 1)
+    static func reference(_ c: Case, inK: Int, outK: Int, fullIn: Int, x: [Float], w: [Float], b: [Float], r: [Float], stride: Int = 1) -> [Double] {
+        let g = Conv2DGeometry(batch: 1, inChannels: inK, inHeight: c.h, inWidth: c.w, outChannels: outK, kernel: 3, stride: stride, padding: 1)
         var wk = [Double]()
         for m in 0..<outK { for ch in 0..<inK { for t in 0..<9 { wk.append(Double(w[(m * fullIn + ch) * 9 + t])) } } }
         let y = Conv2D.forwardNaive(g, input: x.prefix(inK * c.h * c.w).map(Double.init), weight: wk, bias: b.prefix(outK).map(Double.init))
@@ -56,6 +65,19 @@ struct DirectConv3x3Tests {
             let ref = Self.reference(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r)
             let fast = Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r)
             let portable = DirectConv3x3.withPortableKernel { Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r) }
+            #expect(TestSupport.relativeError(fast, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK)")
+            #expect(TestSupport.relativeError(portable, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK), portable")
+        }
+    }
+
+    @Test("stride 2 (phase planes) matches the naive conv, both variants", arguments: cases)
+    func stride2MatchesNaive(c: Case) {
+        let x = TestSupport.randomFloats(c.inC * c.h * c.w, seed: 31), w = TestSupport.randomFloats(c.outC * c.inC * 9, seed: 32)
+        let b = TestSupport.randomFloats(c.outC, seed: 33), r = TestSupport.randomFloats(c.outC * c.h * c.w, seed: 34)
+        for (inK, outK) in [(c.inC, c.outC), (max(1, c.inC - 2), max(1, c.outC - 3))] {
+            let ref = Self.reference(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r, stride: 2)
+            let fast = Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r, stride: 2)
+            let portable = DirectConv3x3.withPortableKernel { Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r, stride: 2) }
             #expect(TestSupport.relativeError(fast, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK)")
             #expect(TestSupport.relativeError(portable, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK), portable")
         }

@@ -21,6 +21,9 @@ long ds_conv3x3_padded_count(long C, long H, long W);
 /// Copies channels [c0, c1) of x (channel c at x + c * ldx, rows W floats apart) into `pad`
 /// (the layout above) with a one-pixel zero border; the lanes right of the border are zero too.
 void ds_conv3x3_pad(long c0, long c1, long H, long W, const float *x, long ldx, float *pad);
+/// Only padded rows [r0, r1) (padded row r = input row r - 1): output rows [oy0, oy1) of the
+/// stride-1 conv read padded rows [oy0, oy1 + 2).
+void ds_conv3x3_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long r0, long r1);
 
 /// Direct 3x3 convolution, stride 1, padding 1, over the first C input channels held in `pad`:
 ///   y[m][oy][ox] = act( sum_{c < C, ky, kx} w[m * ldw + c * 9 + ky * 3 + kx] * x[c][oy + ky - 1][ox + kx - 1]
@@ -36,6 +39,18 @@ void ds_conv3x3s1(long C, long H, long W, const float *pad, const float *w, long
 /// cores that split an image by rows each do the same channels, so the split stays even whatever
 /// the number of active channels.
 void ds_conv3x3s1_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
+                       const float *bias, const float *res, long ldres, int relu,
+                       float *y, long ldy, long m0, long m1, long oy0, long oy1);
+
+/// Stride 2, padding 1 (output (H - 1) / 2 + 1 x (W - 1) / 2 + 1): the input is split once into
+/// four phase planes (even / odd rows x columns of the zero-bordered input), in which every tap is a
+/// contiguous 8-pixel load, and run through the same register tile. Arguments as for
+/// ds_conv3x3s1_rows with H, W the input's size, oy0 / oy1 output rows and y's channels Ho x Wo.
+long ds_conv3x3s2_padded_count(long C, long H, long W);
+void ds_conv3x3s2_pad(long c0, long c1, long H, long W, const float *x, long ldx, float *pad);
+/// Only phase rows [i0, i1): output rows [oy0, oy1) of the stride-2 conv read phase rows [oy0, oy1 + 1).
+void ds_conv3x3s2_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long i0, long i1);
+void ds_conv3x3s2_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1);
 
