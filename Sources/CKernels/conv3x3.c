@@ -37,10 +37,6 @@ void ds_conv3x3_pad_rows(long c0, long c1, long H, long W, const float *x, long 
     }
 }
 
-void ds_conv3x3_pad(long c0, long c1, long H, long W, const float *x, long ldx, float *pad) {
-    ds_conv3x3_pad_rows(c0, c1, H, W, x, ldx, pad, 0, H + 2);
-}
-
 long ds_conv3x3s2_padded_count(long C, long H, long W) {
     const long Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1;
     return C * 4 * (Ho + 1) * ds_conv3x3_padded_width(Wo);
@@ -71,10 +67,6 @@ void ds_conv3x3s2_pad_rows(long c0, long c1, long H, long W, const float *x, lon
             }
         }
     }
-}
-
-void ds_conv3x3s2_pad(long c0, long c1, long H, long W, const float *x, long ldx, float *pad) {
-    ds_conv3x3s2_pad_rows(c0, c1, H, W, x, ldx, pad, 0, (H - 1) / 2 + 2);
 }
 
 #define DS_FN(name) name##_portable
@@ -111,25 +103,26 @@ int ds_conv3x3_uses_avx2(void) {
 #endif
 }
 
+// Clamps the output rows to the output height and runs the variant for this CPU and stride.
+static void conv3x3_rows(int stride, long C, long H, long W, const float *pad, const float *w, long ldw,
+                         const float *bias, const float *res, long ldres, int relu,
+                         float *y, long ldy, long m0, long m1, long oy0, long oy1) {
+    const long Ho = stride == 1 ? H : (H - 1) / 2 + 1;
+    if (oy0 < 0) oy0 = 0;
+    if (oy1 > Ho) oy1 = Ho;
+    if (m0 >= m1 || oy0 >= oy1) return;
+    void (*run)(long, long, long, const float *, const float *, long, const float *, const float *, long, int,
+                float *, long, long, long, long, long) = stride == 1 ? conv3x3s1_portable : conv3x3s2_portable;
+#ifdef DS_HAVE_AVX2_VARIANT
+    if (ds_conv3x3_uses_avx2()) run = stride == 1 ? conv3x3s1_avx2 : conv3x3s2_avx2;
+#endif
+    run(C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
+}
+
 void ds_conv3x3s1_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1) {
-    if (oy0 < 0) oy0 = 0;
-    if (oy1 > H) oy1 = H;
-    if (m0 >= m1 || oy0 >= oy1) return;
-#ifdef DS_HAVE_AVX2_VARIANT
-    if (ds_conv3x3_uses_avx2()) {
-        conv3x3s1_avx2(C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
-        return;
-    }
-#endif
-    conv3x3s1_portable(C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
-}
-
-void ds_conv3x3s1(long C, long H, long W, const float *pad, const float *w, long ldw,
-                  const float *bias, const float *res, long ldres, int relu,
-                  float *y, long ldy, long m0, long m1) {
-    ds_conv3x3s1_rows(C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, 0, H);
+    conv3x3_rows(1, C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
 }
 
 void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long padStride, const float *dy, long dyStride,
@@ -146,15 +139,5 @@ void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long p
 void ds_conv3x3s2_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1) {
-    const long Ho = (H - 1) / 2 + 1;
-    if (oy0 < 0) oy0 = 0;
-    if (oy1 > Ho) oy1 = Ho;
-    if (m0 >= m1 || oy0 >= oy1) return;
-#ifdef DS_HAVE_AVX2_VARIANT
-    if (ds_conv3x3_uses_avx2()) {
-        conv3x3s2_avx2(C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
-        return;
-    }
-#endif
-    conv3x3s2_portable(C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
+    conv3x3_rows(2, C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
 }

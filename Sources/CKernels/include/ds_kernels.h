@@ -20,9 +20,8 @@ long ds_conv3x3_padded_count(long C, long H, long W);
 
 /// Copies channels [c0, c1) of x (channel c at x + c * ldx, rows W floats apart) into `pad`
 /// (the layout above) with a one-pixel zero border; the lanes right of the border are zero too.
-void ds_conv3x3_pad(long c0, long c1, long H, long W, const float *x, long ldx, float *pad);
-/// Only padded rows [r0, r1) (padded row r = input row r - 1): output rows [oy0, oy1) of the
-/// stride-1 conv read padded rows [oy0, oy1 + 2).
+/// Only padded rows [r0, r1) are written (padded row r = input row r - 1; all: 0, H + 2):
+/// output rows [oy0, oy1) of the stride-1 conv read padded rows [oy0, oy1 + 2).
 void ds_conv3x3_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long r0, long r1);
 
 /// Direct 3x3 convolution, stride 1, padding 1, over the first C input channels held in `pad`:
@@ -31,13 +30,8 @@ void ds_conv3x3_pad_rows(long c0, long c1, long H, long W, const float *x, long 
 /// for output channels m in [m0, m1); y's channel m starts at y + m * ldy (H x W, rows W apart).
 /// bias and res may be NULL; act is ReLU when relu != 0. `ldw` >= C * 9 lets a caller use the
 /// first C input channels of a wider weight (dynamic slimming's prefixes) without copying.
-void ds_conv3x3s1(long C, long H, long W, const float *pad, const float *w, long ldw,
-                  const float *bias, const float *res, long ldres, int relu,
-                  float *y, long ldy, long m0, long m1);
-
-/// ds_conv3x3s1 restricted to output rows [oy0, oy1) (the pixel rows of every channel m0..<m1):
-/// cores that split an image by rows each do the same channels, so the split stays even whatever
-/// the number of active channels.
+/// Only output rows [oy0, oy1) are computed (all: 0, H): cores that split an image by rows each do
+/// the same channels, so the split stays even whatever the number of active channels.
 void ds_conv3x3s1_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1);
@@ -47,16 +41,15 @@ void ds_conv3x3s1_rows(long C, long H, long W, const float *pad, const float *w,
 /// contiguous 8-pixel load, and run through the same register tile. Arguments as for
 /// ds_conv3x3s1_rows with H, W the input's size, oy0 / oy1 output rows and y's channels Ho x Wo.
 long ds_conv3x3s2_padded_count(long C, long H, long W);
-void ds_conv3x3s2_pad(long c0, long c1, long H, long W, const float *x, long ldx, float *pad);
-/// Only phase rows [i0, i1): output rows [oy0, oy1) of the stride-2 conv read phase rows [oy0, oy1 + 1).
+/// Writes phase rows [i0, i1) (all: 0, Ho + 1): output rows [oy0, oy1) read phase rows [oy0, oy1 + 1).
 void ds_conv3x3s2_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long i0, long i1);
 void ds_conv3x3s2_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1);
 
-/// Weight gradient of ds_conv3x3s1, summed over S samples and added to dw:
+/// Weight gradient of ds_conv3x3s1_rows, summed over S samples and added to dw:
 ///   dw[m * ldw + c * 9 + ky * 3 + kx] += sum_s sum_{oy, ox} dy[s][m][oy][ox] * x[s][c][oy + ky - 1][ox + kx - 1]
-/// for m in [m0, m1), c < C. Sample s's padded input (ds_conv3x3_pad layout) starts at
+/// for m in [m0, m1), c < C. Sample s's padded input (ds_conv3x3_pad_rows layout) starts at
 /// pad + s * padStride, its output gradient [M][H][W] at dy + s * dyStride.
 void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long padStride, const float *dy, long dyStride,
                         float *dw, long ldw, long m0, long m1);
