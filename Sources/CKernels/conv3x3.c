@@ -10,13 +10,17 @@ typedef float v8f_unaligned __attribute__((ext_vector_type(8), aligned(4)));
 #define ds_loadu(p) (*(const v8f_unaligned *)(p))
 #define ds_storeu(p, v) (*(v8f_unaligned *)(p) = (v))
 #define DS_NCO DS_CONV3X3_TILE_ROWS  /* output channels per register tile */
-#define DS_NP 2   /* 8-pixel output vectors per register tile */
+#define DS_NPMAX 8   /* most 8-pixel output vectors per register tile (1 channel x 8) */
 #define ds_max0(v) ((v) > (v8f)0.0f ? (v) : (v8f)0.0f)
 
 long ds_conv3x3_padded_width(long W) { return (W + 7) / 8 * 8 + 2; }
 long ds_conv3x3_padded_count(long C, long H, long W) { return C * (H + 2) * ds_conv3x3_padded_width(W); }
 
 void ds_conv3x3_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long r0, long r1) {
+    ds_conv3x3_pad_rows_strided(c0, c1, H, W, x, ldx, W, pad, r0, r1);
+}
+
+void ds_conv3x3_pad_rows_strided(long c0, long c1, long H, long W, const float *x, long ldx, long ldxr, float *pad, long r0, long r1) {
     const long Wp = ds_conv3x3_padded_width(W), plane = (H + 2) * Wp;
     if (r0 < 0) r0 = 0;
     if (r1 > H + 2) r1 = H + 2;
@@ -29,7 +33,7 @@ void ds_conv3x3_pad_rows(long c0, long c1, long H, long W, const float *x, long 
                 for (long i = 0; i < Wp; i++) row[i] = 0.0f;
                 continue;
             }
-            const float *src = x + c * ldx + (r - 1) * W;
+            const float *src = x + c * ldx + (r - 1) * ldxr;
             row[0] = 0.0f;
             for (long i = 0; i < W; i++) row[i + 1] = src[i];
             for (long i = W + 1; i < Wp; i++) row[i] = 0.0f;
@@ -43,6 +47,10 @@ long ds_conv3x3s2_padded_count(long C, long H, long W) {
 }
 
 void ds_conv3x3s2_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long i0, long i1) {
+    ds_conv3x3s2_pad_rows_strided(c0, c1, H, W, x, ldx, W, pad, i0, i1);
+}
+
+void ds_conv3x3s2_pad_rows_strided(long c0, long c1, long H, long W, const float *x, long ldx, long ldxr, float *pad, long i0, long i1) {
     const long Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1, Wq = ds_conv3x3_padded_width(Wo), Hq = Ho + 1;
     const long phase = Hq * Wq;
     if (i0 < 0) i0 = 0;
@@ -59,7 +67,7 @@ void ds_conv3x3s2_pad_rows(long c0, long c1, long H, long W, const float *x, lon
                     const long r = 2 * i + a - 1;
                     float *row = p + i * Wq;
                     if (r < 0 || r >= H) { for (long j = 0; j < Wq; j++) row[j] = 0.0f; continue; }
-                    const float *src = xc + r * W + b - 1;
+                    const float *src = xc + r * ldxr + b - 1;
                     for (long j = 0; j < jlo; j++) row[j] = 0.0f;
                     for (long j = jlo; j < jhi; j++) row[j] = src[2 * j];
                     for (long j = jhi; j < Wq; j++) row[j] = 0.0f;
@@ -104,25 +112,25 @@ int ds_conv3x3_uses_avx2(void) {
 }
 
 // Clamps the output rows to the output height and runs the variant for this CPU and stride.
-static void conv3x3_rows(int stride, long C, long H, long W, const float *pad, const float *w, long ldw,
-                         const float *bias, const float *res, long ldres, int relu,
-                         float *y, long ldy, long m0, long m1, long oy0, long oy1) {
+void ds_conv3x3_rows_strided(int stride, long C, long H, long W, const float *pad, const float *w, long ldw,
+                             const float *bias, const float *res, long ldres, long ldresr, int relu,
+                             float *y, long ldy, long ldyr, long m0, long m1, long oy0, long oy1) {
     const long Ho = stride == 1 ? H : (H - 1) / 2 + 1;
     if (oy0 < 0) oy0 = 0;
     if (oy1 > Ho) oy1 = Ho;
     if (m0 >= m1 || oy0 >= oy1) return;
-    void (*run)(long, long, long, const float *, const float *, long, const float *, const float *, long, int,
-                float *, long, long, long, long, long) = stride == 1 ? conv3x3s1_portable : conv3x3s2_portable;
+    void (*run)(long, long, long, const float *, const float *, long, const float *, const float *, long, long, int,
+                float *, long, long, long, long, long, long) = stride == 1 ? conv3x3s1_portable : conv3x3s2_portable;
 #ifdef DS_HAVE_AVX2_VARIANT
     if (ds_conv3x3_uses_avx2()) run = stride == 1 ? conv3x3s1_avx2 : conv3x3s2_avx2;
 #endif
-    run(C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
+    run(C, H, W, pad, w, ldw, bias, res, ldres, ldresr, relu, y, ldy, ldyr, m0, m1, oy0, oy1);
 }
 
 void ds_conv3x3s1_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1) {
-    conv3x3_rows(1, C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
+    ds_conv3x3_rows_strided(1, C, H, W, pad, w, ldw, bias, res, ldres, W, relu, y, ldy, W, m0, m1, oy0, oy1);
 }
 
 void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long padStride, const float *dy, long dyStride,
@@ -139,5 +147,6 @@ void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long p
 void ds_conv3x3s2_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1) {
-    conv3x3_rows(2, C, H, W, pad, w, ldw, bias, res, ldres, relu, y, ldy, m0, m1, oy0, oy1);
+    const long Wo = (W - 1) / 2 + 1;
+    ds_conv3x3_rows_strided(2, C, H, W, pad, w, ldw, bias, res, ldres, Wo, relu, y, ldy, Wo, m0, m1, oy0, oy1);
 }

@@ -31,44 +31,49 @@ public enum DirectConv3x3 {
         return try body()
     }
 
-    /// Copies channels `channels` of x (channel c at x + c * channelStride, h x w) into `padded`;
-    /// with `forOutputRows`, only the part that those output pixel rows read.
+    /// Row stride of a zero-bordered plane of width `width` (the padded layout's rows).
+    @inline(__always)
+    public static func paddedWidth(_ width: Int) -> Int { ds_conv3x3_padded_width(width) }
+
+    /// Copies channels `channels` of x (channel c at x + c * channelStride, h x w, rows
+    /// `rowStride` floats apart, default w) into `padded`; with `forOutputRows`, only the part that
+    /// those output pixel rows read.
     @inline(__always)
     public static func pad(channels: Range<Int>, height: Int, width: Int, _ x: UnsafePointer<Float>, channelStride: Int,
-                           into padded: UnsafeMutablePointer<Float>, stride: Int = 1, forOutputRows rows: Range<Int>? = nil) {
-        let c0 = channels.lowerBound, c1 = channels.upperBound
+                           rowStride: Int? = nil, into padded: UnsafeMutablePointer<Float>, stride: Int = 1,
+                           forOutputRows rows: Range<Int>? = nil) {
+        let c0 = channels.lowerBound, c1 = channels.upperBound, ldr = rowStride ?? width
         if stride == 1 {
             // Output row oy reads padded rows oy ..< oy + 3.
             let r = rows.map { $0.lowerBound..<($0.upperBound + 2) } ?? 0..<(height + 2)
-            ds_conv3x3_pad_rows(c0, c1, height, width, x, channelStride, padded, r.lowerBound, r.upperBound)
+            ds_conv3x3_pad_rows_strided(c0, c1, height, width, x, channelStride, ldr, padded, r.lowerBound, r.upperBound)
         } else {
             // Output row oy reads phase rows oy ..< oy + 2.
             let r = rows.map { $0.lowerBound..<($0.upperBound + 1) } ?? 0..<((height - 1) / 2 + 2)
-            ds_conv3x3s2_pad_rows(c0, c1, height, width, x, channelStride, padded, r.lowerBound, r.upperBound)
+            ds_conv3x3s2_pad_rows_strided(c0, c1, height, width, x, channelStride, ldr, padded, r.lowerBound, r.upperBound)
         }
     }
 
     /// y[m] (m in `rows`) = act(sum over the first `inChannels` padded input channels of the 3x3
     /// taps w[m * weightStride + c * 9 + t] + bias[m] + residual[m]); y's channel m at
     /// y + m * outputStride, the residual's at residual + m * residualStride (both laid out as the
-    /// output plane). `height` x `width` is the input's size; `pixelRows` limits the work to those
-    /// output pixel rows of every channel (cores splitting one image).
+    /// output plane; rows `outputRowStride` / `residualRowStride` floats apart, default the output
+    /// width: pass paddedWidth(outWidth) with `output` at row 1, column 1 of a zero-bordered plane
+    /// to write the next conv's padded input directly). `height` x `width` is the input's size;
+    /// `pixelRows` limits the work to those output pixel rows of every channel (cores splitting one
+    /// image).
     @inline(__always)
     public static func compute(inChannels: Int, height: Int, width: Int, padded: UnsafePointer<Float>,
                                weight: UnsafePointer<Float>, weightStride: Int, bias: UnsafePointer<Float>?,
-                               residual: UnsafePointer<Float>?, residualStride: Int, relu: Bool,
-                               output: UnsafeMutablePointer<Float>, outputStride: Int, rows: Range<Int>,
+                               residual: UnsafePointer<Float>?, residualStride: Int, residualRowStride: Int? = nil, relu: Bool,
+                               output: UnsafeMutablePointer<Float>, outputStride: Int, outputRowStride: Int? = nil, rows: Range<Int>,
                                pixelRows: Range<Int>? = nil, stride: Int = 1) {
         if rows.isEmpty { return }
-        let outHeight = stride == 1 ? height : (height - 1) / 2 + 1
+        let outHeight = stride == 1 ? height : (height - 1) / 2 + 1, outWidth = stride == 1 ? width : (width - 1) / 2 + 1
         let oy = pixelRows ?? 0..<outHeight
-        if stride == 1 {
-            ds_conv3x3s1_rows(inChannels, height, width, padded, weight, weightStride, bias, residual, residualStride, relu ? 1 : 0,
-                              output, outputStride, rows.lowerBound, rows.upperBound, oy.lowerBound, oy.upperBound)
-        } else {
-            ds_conv3x3s2_rows(inChannels, height, width, padded, weight, weightStride, bias, residual, residualStride, relu ? 1 : 0,
-                              output, outputStride, rows.lowerBound, rows.upperBound, oy.lowerBound, oy.upperBound)
-        }
+        ds_conv3x3_rows_strided(Int32(stride), inChannels, height, width, padded, weight, weightStride, bias, residual, residualStride,
+                                residualRowStride ?? outWidth, relu ? 1 : 0, output, outputStride, outputRowStride ?? outWidth,
+                                rows.lowerBound, rows.upperBound, oy.lowerBound, oy.upperBound)
     }
 
     /// dW[m][c*9 + t] (m in `rows`, row stride `weightStride`) += the stride-1 3x3 weight gradient

@@ -83,6 +83,7 @@ extension InferenceEngine {
     /// its own k are zeroed, so results equal running the images one by one.
     func runGroup(_ input: UnsafePointer<Float>, count g: Int, first: Int, kept: [Int32], ctx: SampleContext, parallel: Bool,
                   out: UnsafeMutablePointer<Float>) throws {
+        if g == 1 && paddedActivations && contexts[0].paddedBuffers != nil && Conv2D.useDirect3x3 { try runPadded(input, first: first, kept: kept, ctx: ctx, parallel: parallel, out: out); return }
         let L = gateWidths.count
         func ks(_ gate: Int?) -> [Int]? { gate.map { l in (0..<g).map { Int(kept[(first + $0) * L + l]) } } }
         var cur = UnsafeMutablePointer(mutating: input)

@@ -12,18 +12,28 @@ import DynaSlimCore
 import DynaSlimNN
 import DynaSlimSlimming
 import Dispatch
+import Foundation
 
 public struct EngineError: Error, CustomStringConvertible {
     public let description: String
     init(_ d: String) { description = d }
 }
 
-/// Per-thread scratch: activations (ping-pong), im2col matrix, phase planes.
+/// Per-thread scratch: activations (ping-pong), im2col matrix, phase planes, and the zero-bordered
+/// activations of the padded path (EnginePadded.swift).
 final class SampleContext: @unchecked Sendable {
+    /// Position in the engine's contexts (the core whose scratch this is).
+    let index: Int
     let act: [ScratchBuffer]
     let col = ScratchBuffer(), phase = ScratchBuffer(), short = ScratchBuffer(), gemmOut = ScratchBuffer()
     let gathered = ScratchBuffer(), gatheredBias = ScratchBuffer()
-    init(activationSize: Int) { act = (0..<3).map { _ in ScratchBuffer(capacity: activationSize) } }
+    let unpadX = ScratchBuffer(), unpadResidual = ScratchBuffer()
+    let paddedBuffers: PaddedBuffers?
+    init(index: Int, activationSize: Int, paddedSizes: [Int: (h: Int, w: Int, channels: Int)]?) {
+        self.index = index
+        act = (0..<3).map { _ in ScratchBuffer(capacity: activationSize) }
+        paddedBuffers = paddedSizes.map { PaddedBuffers(sizes: $0) }
+    }
 }
 
 public final class InferenceEngine: @unchecked Sendable {
@@ -40,6 +50,11 @@ public final class InferenceEngine: @unchecked Sendable {
     public var groupSize: Int
     /// Dynamic batched runs: order images by MACs before grouping (less padding waste).
     public var sortGroupsByWidth = true
+    /// Single images run with activations in the direct kernel's zero-bordered layout, so stride-1
+    /// convs read their input in place (EnginePadded.swift). Default on, except with
+    /// $DYNASLIM_PADDED_ACTIVATIONS=0 (A/B measurements); never for FBS (gathered channel sets) or
+    /// without the direct kernel.
+    public var paddedActivations: Bool
     let sortedImages = ScratchBuffer(), sortedLogits = ScratchBuffer()
     /// Helper threads for batch-1 runs (each conv split across the cores).
     let pool: SpinPool
@@ -129,7 +144,9 @@ public final class InferenceEngine: @unchecked Sendable {
             maxAct = max(maxAct, c * h * w)
         }
         maxActivation = maxAct
-        contexts = (0..<self.threads).map { _ in SampleContext(activationSize: maxAct) }
+        paddedActivations = ProcessInfo.processInfo.environment["DYNASLIM_PADDED_ACTIVATIONS"] != "0"
+        let sizes = fbs == nil ? Self.paddedSizes(ops: ops, config: config) : nil
+        contexts = (0..<self.threads).map { SampleContext(index: $0, activationSize: maxAct, paddedSizes: sizes) }
     }
 
     /// Pairs the network's convs and linears with the engine ops built from them (same order).

@@ -83,6 +83,49 @@ struct DirectConv3x3Tests {
         }
     }
 
+    @Test("row strides: output written into a zero-bordered plane's interior, read in place by the next conv", arguments: [1, 2])
+    func paddedLayoutChain(stride: Int) {
+        // conv A (stride 1 or 2) writes into the padded layout; conv B (stride 1) reads that buffer
+        // as its padded input, with a residual in the padded layout too. Compared with two naive convs.
+        let c = Case(inC: 5, outC: 7, h: 13, w: 19)
+        let ho = (c.h - 1) / stride + 1, wo = (c.w - 1) / stride + 1, wp = DirectConv3x3.paddedWidth(wo), plane = (ho + 2) * wp
+        let x = TestSupport.randomFloats(c.inC * c.h * c.w, seed: 21), wa = TestSupport.randomFloats(c.outC * c.inC * 9, seed: 22)
+        let wb = TestSupport.randomFloats(c.outC * c.outC * 9, seed: 23), r = TestSupport.randomFloats(c.outC * ho * wo, seed: 24)
+        var mid = [Float](repeating: 0, count: c.outC * plane), out = [Float](repeating: 0, count: c.outC * plane)
+        var res = [Float](repeating: 0, count: c.outC * plane)
+        for ch in 0..<c.outC { for y in 0..<ho { for x in 0..<wo { res[ch * plane + (y + 1) * wp + x + 1] = r[(ch * ho + y) * wo + x] } } }
+        var pad = [Float](repeating: .nan, count: DirectConv3x3.paddedCount(channels: c.inC, height: c.h, width: c.w, stride: stride))
+        for variant in [false, true] {
+            let body = {
+                x.withUnsafeBufferPointer { xp in wa.withUnsafeBufferPointer { ap in wb.withUnsafeBufferPointer { bp in res.withUnsafeBufferPointer { rp in
+                    pad.withUnsafeMutableBufferPointer { pp in mid.withUnsafeMutableBufferPointer { mp in out.withUnsafeMutableBufferPointer { op in
+                        DirectConv3x3.pad(channels: 0..<c.inC, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w, into: pp.baseAddress!,
+                                          stride: stride)
+                        DirectConv3x3.compute(inChannels: c.inC, height: c.h, width: c.w, padded: pp.baseAddress!, weight: ap.baseAddress!,
+                                              weightStride: c.inC * 9, bias: nil, residual: nil, residualStride: 0, relu: true,
+                                              output: mp.baseAddress! + wp + 1, outputStride: plane, outputRowStride: wp, rows: 0..<c.outC, stride: stride)
+                        DirectConv3x3.compute(inChannels: c.outC, height: ho, width: wo, padded: mp.baseAddress!, weight: bp.baseAddress!,
+                                              weightStride: c.outC * 9, bias: nil, residual: rp.baseAddress! + wp + 1, residualStride: plane,
+                                              residualRowStride: wp, relu: false, output: op.baseAddress! + wp + 1, outputStride: plane,
+                                              outputRowStride: wp, rows: 0..<c.outC)
+                    } } }
+                } } } }
+            }
+            if variant { DirectConv3x3.withPortableKernel(body) } else { body() }
+            let ga = Conv2DGeometry(batch: 1, inChannels: c.inC, inHeight: c.h, inWidth: c.w, outChannels: c.outC, kernel: 3, stride: stride, padding: 1)
+            let a = Conv2D.forwardNaive(ga, input: x.map(Double.init), weight: wa.map(Double.init), bias: nil).map { max(0, $0) }
+            let gb = Conv2DGeometry(batch: 1, inChannels: c.outC, inHeight: ho, inWidth: wo, outChannels: c.outC, kernel: 3, stride: 1, padding: 1)
+            let ref = zip(Conv2D.forwardNaive(gb, input: a, weight: wb.map(Double.init), bias: nil), r).map { $0 + Double($1) }
+            var interior = [Float](), border = [Float]()
+            for ch in 0..<c.outC { for y in 0..<(ho + 2) { for x in 0..<wp {
+                let v = out[ch * plane + y * wp + x], m = mid[ch * plane + y * wp + x]
+                if y >= 1 && y <= ho && x >= 1 && x <= wo { interior.append(v) } else { border.append(v); border.append(m) }
+            } } }
+            #expect(TestSupport.relativeError(interior, ref) <= 1e-5, "stride \(stride), portable \(variant)")
+            #expect(border.allSatisfy { $0 == 0 }, "borders stay zero")
+        }
+    }
+
     @Test("outputs outside the requested rows are untouched")
     func leavesOtherRowsAlone() {
         let c = Case(inC: 4, outC: 8, h: 5, w: 11)

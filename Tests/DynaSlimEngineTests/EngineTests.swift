@@ -67,6 +67,33 @@ struct EngineTests {
     }
 }
 
+extension EngineTests {
+    @Test("padded and plain activation layouts give the same logits (dense and dynamic, batch 1 and batched)", arguments: [1, 3])
+    func paddedLayout(n: Int) throws {
+        // 3x20x20: planes of 20, 10 and 5 pixels (partial 8-lane vectors at every stage).
+        let net = try ModelZoo.build(ModelConfig(architecture: "resnet8", inputChannels: 3, inputHeight: 20, inputWidth: 20, classes: 6), seed: 10)
+        randomize(net, seed: 11)
+        var cfg = DynamicConfig()
+        cfg.predictorBiasInit = 0.5
+        let model = try DynamicModel(network: net, config: cfg)
+        var rng = SplitMix64(seed: 12)
+        for (_, p) in model.predictor.namedParameters where p.shape.count == 2 { for i in p.value.indices { p.value[i] = rng.nextNormal() } }
+        model.clearMasks()
+        let x = (0..<(n * 3 * 400)).map { _ in rng.nextNormal() }
+        for dynamic in [nil, model] {
+            let engine = try InferenceEngine(network: net, dynamic: dynamic, threads: 2)
+            var results: [[Float]] = []
+            for padded in [true, false] {
+                engine.paddedActivations = padded
+                var out = [Float](repeating: 0, count: n * 6)
+                try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { try engine.run(images: xp, n: n, logits: $0) } }
+                results.append(out)
+            }
+            #expect(compare(results[0], results[1]) <= 1e-5, "dynamic: \(dynamic != nil)")
+        }
+    }
+}
+
 @Suite("Inference engine, FBS", .serialized)
 struct EngineFBSTests {
     @Test("gathered FBS channels reproduce the training graph", arguments: ["resnet8", "mcifarnet"], [1, 5])

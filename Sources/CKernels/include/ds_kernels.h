@@ -23,6 +23,8 @@ long ds_conv3x3_padded_count(long C, long H, long W);
 /// Only padded rows [r0, r1) are written (padded row r = input row r - 1; all: 0, H + 2):
 /// output rows [oy0, oy1) of the stride-1 conv read padded rows [oy0, oy1 + 2).
 void ds_conv3x3_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long r0, long r1);
+/// The same from a source whose rows are ldxr floats apart (e.g. the interior of a padded plane).
+void ds_conv3x3_pad_rows_strided(long c0, long c1, long H, long W, const float *x, long ldx, long ldxr, float *pad, long r0, long r1);
 
 /// Direct 3x3 convolution, stride 1, padding 1, over the first C input channels held in `pad`:
 ///   y[m][oy][ox] = act( sum_{c < C, ky, kx} w[m * ldw + c * 9 + ky * 3 + kx] * x[c][oy + ky - 1][ox + kx - 1]
@@ -43,9 +45,20 @@ void ds_conv3x3s1_rows(long C, long H, long W, const float *pad, const float *w,
 long ds_conv3x3s2_padded_count(long C, long H, long W);
 /// Writes phase rows [i0, i1) (all: 0, Ho + 1): output rows [oy0, oy1) read phase rows [oy0, oy1 + 1).
 void ds_conv3x3s2_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long i0, long i1);
+void ds_conv3x3s2_pad_rows_strided(long c0, long c1, long H, long W, const float *x, long ldx, long ldxr, float *pad, long i0, long i1);
 void ds_conv3x3s2_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1);
+
+/// Either stride (1 or 2) with explicit row strides: output pixel (oy, ox) of channel m is written
+/// to y[m * ldy + oy * ldyr + ox] and its residual read from res[m * ldres + oy * ldresr + ox]. With
+/// ldyr = padded_width(Wo) and y pointing at row 1, column 1 of a zero-bordered plane, a conv
+/// writes straight into the layout the next stride-1 conv reads, so that conv needs no padding
+/// copy (the inference engine's activations). Only interior pixels are written; borders stay as
+/// they are.
+void ds_conv3x3_rows_strided(int stride, long C, long H, long W, const float *pad, const float *w, long ldw,
+                             const float *bias, const float *res, long ldres, long ldresr, int relu,
+                             float *y, long ldy, long ldyr, long m0, long m1, long oy0, long oy1);
 
 /// Weight gradient of ds_conv3x3s1_rows, summed over S samples and added to dw:
 ///   dw[m * ldw + c * 9 + ky * 3 + kx] += sum_s sum_{oy, ox} dy[s][m][oy][ox] * x[s][c][oy + ky - 1][ox + kx - 1]

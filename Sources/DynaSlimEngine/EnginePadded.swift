@@ -1,0 +1,238 @@
+// One image through the ops with activations kept in the direct kernel's zero-bordered layout.
+//
+// A 3x3 stride-1 conv reads its input from a padded copy (a one-pixel zero border, rows rounded up
+// to 8 lanes: DirectConv3x3.paddedWidth). Making that copy costs as much as a 2-3-channel conv
+// does (perf on a 70%-thinned ResNet-20: 15% of the time in padding copies and zero fills), so
+// here every direct conv writes its output straight into the interior of such a plane, and the
+// next stride-1 conv reads it in place: no copy. The borders of these buffers are zeroed once
+// when they are allocated and never written (the kernel stores interior pixels only), so they stay
+// zero. Each output size (h, w) has its own set of buffers, because one size's border positions
+// are another size's interior. Stride-2 convs still build their phase planes (from the padded
+// source); GEMM-path convs (1x1, unpadded), pooling and the classifier read either layout.
+import DynaSlimCore
+import DynaSlimNN
+
+/// An activation and its layout: `padded` planes are (h + 2) x paddedWidth(w) with the image at
+/// row 1, column 1; plain planes are h x w. Channel c's plane starts at ptr + c * plane.
+struct Activation {
+    var ptr: UnsafeMutablePointer<Float>
+    var h: Int, w: Int
+    var padded: Bool
+    @inline(__always) var rowStride: Int { padded ? DirectConv3x3.paddedWidth(w) : w }
+    @inline(__always) var plane: Int { padded ? (h + 2) * rowStride : h * w }
+    /// Pixel (0, 0) of channel 0.
+    @inline(__always) var origin: UnsafeMutablePointer<Float> { padded ? ptr + rowStride + 1 : ptr }
+
+    static func paddedCount(channels: Int, h: Int, w: Int) -> Int { channels * (h + 2) * DirectConv3x3.paddedWidth(w) }
+    static func sizeKey(_ h: Int, _ w: Int) -> Int { h << 20 | w }
+}
+
+/// Per output size, four zero-bordered buffers: two for the residual stream (ping-pong), one for
+/// a block's middle activation, one for a zero-padded shortcut.
+final class PaddedBuffers: @unchecked Sendable {
+    let buffers: [Int: [UnsafeMutablePointer<Float>]]
+    private let owned: [UnsafeMutablePointer<Float>]
+    /// `sizes`: output size key -> largest channel count written at that size.
+    init(sizes: [Int: (h: Int, w: Int, channels: Int)]) {
+        var b: [Int: [UnsafeMutablePointer<Float>]] = [:], all: [UnsafeMutablePointer<Float>] = []
+        for (key, s) in sizes {
+            let count = Activation.paddedCount(channels: s.channels, h: s.h, w: s.w)
+            b[key] = (0..<4).map { _ in
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                p.initialize(repeating: 0, count: count)
+                all.append(p)
+                return p
+            }
+        }
+        buffers = b
+        owned = all
+    }
+    deinit { for p in owned { p.deallocate() } }
+    @inline(__always) func get(_ h: Int, _ w: Int) -> [UnsafeMutablePointer<Float>] { buffers[Activation.sizeKey(h, w)]! }
+}
+
+extension InferenceEngine {
+    /// Output sizes of the direct convs and the channels written there (for PaddedBuffers).
+    static func paddedSizes(ops: [EngineOp], config: ModelConfig) -> [Int: (h: Int, w: Int, channels: Int)] {
+        var sizes: [Int: (h: Int, w: Int, channels: Int)] = [:]
+        var h = config.inputHeight, w = config.inputWidth
+        func note(_ o: ConvOp, _ h: Int, _ w: Int, channels: Int) {
+            let (ho, wo) = o.outSize(h, w), key = Activation.sizeKey(ho, wo)
+            sizes[key] = (ho, wo, max(sizes[key]?.channels ?? 0, channels))
+        }
+        for op in ops {
+            switch op {
+            case .conv(let o): note(o, h, w, channels: o.outC); (h, w) = o.outSize(h, w)
+            case .block(let b):
+                note(b.conv1, h, w, channels: max(b.conv1.outC, b.conv2.outC))
+                (h, w) = b.conv1.outSize(h, w)
+            case .maxPool(let k, let s): h = (h - k) / s + 1; w = (w - k) / s + 1
+            case .globalAvgPool, .linear: h = 1; w = 1
+            }
+        }
+        return sizes
+    }
+
+    /// runGroup for one image (g == 1) in the padded layout; same results.
+    func runPadded(_ input: UnsafePointer<Float>, first: Int, kept: [Int32], ctx: SampleContext, parallel: Bool,
+                   out: UnsafeMutablePointer<Float>) throws {
+        let L = gateWidths.count
+        func k(_ gate: Int?, _ full: Int) -> Int { gate.map { Int(kept[first * L + $0]) } ?? full }
+        var cur = Activation(ptr: UnsafeMutablePointer(mutating: input), h: config.inputHeight, w: config.inputWidth, padded: false)
+        var active = config.inputChannels
+        var which = 0
+        func nextPlain(_ h: Int, _ w: Int) -> Activation {
+            defer { which = (which + 1) % 2 }
+            return Activation(ptr: ctx.act[which].reserve(maxActivation), h: h, w: w, padded: false)
+        }
+        // Where a conv of `o` writes: a padded buffer of its output size (slot 2 for a block's middle,
+        // else the ping-pong one that is not `avoid`) on the direct kernel, a plain one otherwise.
+        func destination(_ o: ConvOp, _ x: Activation, middle: Bool, avoid: UnsafeMutablePointer<Float>) -> Activation {
+            let (ho, wo) = o.outSize(x.h, x.w)
+            if Self.direct(geometry(o, x, inK: 1)) {
+                let b = ctx.paddedBuffers!.get(ho, wo)
+                return Activation(ptr: middle ? b[2] : (b[0] == avoid ? b[1] : b[0]), h: ho, w: wo, padded: true)
+            }
+            if middle { return Activation(ptr: ctx.act[2].reserve(maxActivation), h: ho, w: wo, padded: false) }
+            return nextPlain(ho, wo)
+        }
+        for op in ops {
+            switch op {
+            case .conv(let o):
+                let outK = k(o.outGate, o.outC), inK = k(o.inGate, active)
+                let dst = destination(o, cur, middle: false, avoid: cur.ptr)
+                convAnyLayout(o, cur, inK: inK, rows: outK, dst, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
+                cur = dst; active = outK
+            case .block(let b):
+                let mid = k(b.conv1.outGate, b.conv1.outC)
+                let t = destination(b.conv1, cur, middle: true, avoid: cur.ptr)
+                convAnyLayout(b.conv1, cur, inK: active, rows: mid, t, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
+                let planes = b.conv2.outC, ho = t.h, wo = t.w
+                let short: Activation
+                switch b.shortcut {
+                case .identity: short = cur
+                case let .zeroPad(stride, before):
+                    // Option A: the input subsampled by `stride`, channels placed at [before, before + active).
+                    if t.padded {
+                        short = Activation(ptr: ctx.paddedBuffers!.get(ho, wo)[3], h: ho, w: wo, padded: true)
+                        for ch in 0..<planes where ch < before || ch >= before + active {
+                            (short.ptr + ch * short.plane).update(repeating: 0, count: short.plane)
+                        }
+                    } else {
+                        short = Activation(ptr: ctx.short.reserve(planes * ho * wo), h: ho, w: wo, padded: false)
+                        short.ptr.update(repeating: 0, count: planes * ho * wo)
+                    }
+                    for ch in 0..<active {
+                        let src = cur.origin + ch * cur.plane, dst = short.origin + (before + ch) * short.plane
+                        let rs = cur.rowStride, rd = short.rowStride
+                        for oy in 0..<ho { for ox in 0..<wo { dst[oy * rd + ox] = src[oy * stride * rs + ox * stride] } }
+                    }
+                case .projection(let p):
+                    short = Activation(ptr: ctx.short.reserve(planes * ho * wo), h: ho, w: wo, padded: false)
+                    convAnyLayout(p, cur, inK: active, rows: p.outC, short, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
+                }
+                // relu(bn2(conv2) + shortcut): the residual is added before the ReLU.
+                let dst = destination(b.conv2, t, middle: false, avoid: cur.ptr)
+                convAnyLayout(b.conv2, t, inK: mid, rows: planes, dst, residual: short, reluAfter: true, ctx: ctx, parallel: parallel)
+                cur = dst; active = planes
+            case let .maxPool(kern, stride):
+                let ho = (cur.h - kern) / stride + 1, wo = (cur.w - kern) / stride + 1
+                let dst = nextPlain(ho, wo)
+                for ch in 0..<active {
+                    let src = cur.origin + ch * cur.plane, d = dst.ptr + ch * ho * wo, rs = cur.rowStride
+                    for oy in 0..<ho { for ox in 0..<wo {
+                        var m = -Float.infinity
+                        for ky in 0..<kern { for kx in 0..<kern { m = max(m, src[(oy * stride + ky) * rs + ox * stride + kx]) } }
+                        d[oy * wo + ox] = m
+                    } }
+                }
+                cur = dst
+            case .globalAvgPool:
+                let dst = nextPlain(1, 1), inv = 1 / Float(cur.h * cur.w), rs = cur.rowStride
+                for ch in 0..<active {
+                    var sum: Float = 0
+                    let src = cur.origin + ch * cur.plane
+                    for y in 0..<cur.h { for x in 0..<cur.w { sum += src[y * rs + x] } }
+                    dst.ptr[ch] = sum * inv
+                }
+                cur = dst
+            case .linear(let li):
+                precondition(cur.h == 1 && cur.w == 1 && !cur.padded, "the classifier reads a pooled vector")
+                let inK = k(li.inGate, active)
+                for o in 0..<li.outF {
+                    var acc = li.bias[o]
+                    li.weight.withUnsafeBufferPointer { wp in
+                        let row = wp.baseAddress! + o * li.inF
+                        for j in 0..<inK { acc += row[j] * cur.ptr[j] }
+                    }
+                    out[o] = acc
+                }
+                return
+            }
+        }
+        // Networks ending in a conv classifier (M-CifarNet): logits are the last activation.
+        for o in 0..<config.classes { out[o] = cur.origin[o * cur.plane] }
+    }
+
+    @inline(__always)
+    func geometry(_ o: ConvOp, _ x: Activation, inK: Int) -> Conv2DGeometry {
+        Conv2DGeometry(batch: 1, inChannels: inK, inHeight: x.h, inWidth: x.w, outChannels: o.outC,
+                       kernel: o.kernel, stride: o.stride, padding: o.padding)
+    }
+
+    /// y = act(conv(x[0..<inK]) rows 0..<rows + bias (+ residual)) for one image, any layouts: the
+    /// direct kernel reads a padded stride-1 input in place and writes y's interior (y must be
+    /// padded then); other convs run the GEMM path on plain copies.
+    func convAnyLayout(_ o: ConvOp, _ x: Activation, inK: Int, rows: Int, _ y: Activation, residual: Activation?, reluAfter: Bool,
+                       ctx: SampleContext, parallel: Bool) {
+        let geo = geometry(o, x, inK: inK)
+        guard Self.direct(geo) else {
+            let xp = plain(x, channels: inK, scratch: ctx.unpadX)
+            let rp = residual.map { UnsafePointer(plain($0, channels: o.outC, scratch: ctx.unpadResidual)) }
+            precondition(!y.padded)
+            conv(o, xp, inStride: inK * x.h * x.w, inK: inK, outKs: [rows], g: 1, h: x.h, w: x.w, y.ptr, residual: rp, reluAfter: reluAfter,
+                 ctx: ctx, parallel: parallel)
+            return
+        }
+        precondition(y.padded, "direct convs write the padded layout")
+        let s = o.stride, ho = y.h, P = ho * y.w
+        let inPlace = s == 1 && x.padded
+        let padCount = inPlace ? 0 : DirectConv3x3.paddedCount(channels: inK, height: x.h, width: x.w, stride: s)
+        let useThreads = parallel && threads > 1 && rows * geo.colRows * P >= 1 << 16
+        let relu = o.relu || reluAfter
+        let xs = SendableConstPointer(x.ptr), xo = SendableConstPointer(x.origin), xPlane = x.plane, xRow = x.rowStride
+        let yo = SendablePointer(y.origin), yPlane = y.plane, yRow = y.rowStride
+        let ro = residual.map { SendableConstPointer($0.origin) }, rPlane = residual?.plane ?? 0, rRow = residual?.rowStride ?? 0
+        let h = x.h, w = x.w
+        o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
+            let weight = SendableConstPointer(wp.baseAddress!), bias = SendableConstPointer(bp.baseAddress!), lda = o.rowLength
+            let body: @Sendable (Int, Range<Int>?) -> Void = { chunk, pixelRows in
+                var input = xs.base
+                if !inPlace {
+                    let own = self.contexts[chunk].col.reserve(padCount)
+                    DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xo.base, channelStride: xPlane, rowStride: xRow, into: own,
+                                      stride: s, forOutputRows: pixelRows)
+                    input = UnsafePointer(own)
+                }
+                DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: input, weight: weight.base, weightStride: lda,
+                                      bias: bias.base, residual: ro?.base, residualStride: rPlane, residualRowStride: rRow, relu: relu,
+                                      output: yo.base, outputStride: yPlane, outputRowStride: yRow, rows: 0..<rows, pixelRows: pixelRows,
+                                      stride: s)
+            }
+            // Batch 1: the cores split the output pixel rows (an even split at any width), each
+            // padding only the input rows its output rows read.
+            if useThreads { pool.forChunks(ho) { chunk, pixelRows in body(chunk, pixelRows) } } else { body(ctx.index, nil) }
+        } }
+    }
+
+    /// x's first `channels` channels as plain planes: x itself, or a copy of its interior.
+    func plain(_ x: Activation, channels: Int, scratch: ScratchBuffer) -> UnsafeMutablePointer<Float> {
+        if !x.padded { return x.ptr }
+        let dst = scratch.reserve(channels * x.h * x.w), rs = x.rowStride
+        for ch in 0..<channels {
+            let src = x.origin + ch * x.plane, d = dst + ch * x.h * x.w
+            for y in 0..<x.h { (d + y * x.w).update(from: src + y * rs, count: x.w) }
+        }
+        return dst
+    }
+}
