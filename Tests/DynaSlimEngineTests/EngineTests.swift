@@ -18,6 +18,19 @@ struct EngineTests {
         for g in net.gated { for i in g.bn.weight.value.indices { g.bn.weight.value[i] = rng.nextNormal() } }
     }
 
+    /// A random 3 x size x size network (BN statistics and gammas randomized) and a dynamic model on
+    /// it whose predictor has random weights, so thresholds differ per input.
+    func dynamicModel(_ arch: String, size: Int, seed: UInt64) throws -> (Network, DynamicModel) {
+        let net = try ModelZoo.build(ModelConfig(architecture: arch, inputChannels: 3, inputHeight: size, inputWidth: size, classes: 6), seed: seed)
+        randomize(net, seed: seed + 1)
+        var cfg = DynamicConfig()
+        cfg.predictorBiasInit = 0.5
+        let model = try DynamicModel(network: net, config: cfg)
+        var rng = SplitMix64(seed: seed + 100)
+        for (_, p) in model.predictor.namedParameters where p.shape.count == 2 { for i in p.value.indices { p.value[i] = rng.nextNormal() } }
+        return (net, model)
+    }
+
     func compare(_ a: [Float], _ b: [Float]) -> Float {
         zip(a, b).map { abs($0 - $1) }.max()! / max(1, b.map(abs).max()!)
     }
@@ -39,13 +52,8 @@ struct EngineTests {
 
     @Test("dynamic engine matches the masked training graph, input by input", arguments: ["resnet8", "mcifarnet"], [1, 7])
     func dynamic(arch: String, n: Int) throws {
-        let net = try ModelZoo.build(ModelConfig(architecture: arch, inputChannels: 3, inputHeight: 16, inputWidth: 16, classes: 6), seed: 4)
-        randomize(net, seed: 5)
-        var cfg = DynamicConfig()
-        cfg.predictorBiasInit = 0.5
-        let model = try DynamicModel(network: net, config: cfg)
+        let (net, model) = try dynamicModel(arch, size: 16, seed: 4)
         var rng = SplitMix64(seed: 6)
-        for (_, p) in model.predictor.namedParameters where p.shape.count == 2 { for i in p.value.indices { p.value[i] = rng.nextNormal() } }
         let x = (0..<(n * 3 * 256)).map { _ in rng.nextNormal() }
         let ref = Array(try x.withUnsafeBufferPointer { try model.forward(images: $0, n: n, mode: .eval) }.buffer)
         let refKept = model.kept
@@ -71,13 +79,8 @@ extension EngineTests {
     @Test("padded and plain activation layouts give the same logits (dense and dynamic, batch 1 and batched)", arguments: [1, 3])
     func paddedLayout(n: Int) throws {
         // 3x20x20: planes of 20, 10 and 5 pixels (partial 8-lane vectors at every stage).
-        let net = try ModelZoo.build(ModelConfig(architecture: "resnet8", inputChannels: 3, inputHeight: 20, inputWidth: 20, classes: 6), seed: 10)
-        randomize(net, seed: 11)
-        var cfg = DynamicConfig()
-        cfg.predictorBiasInit = 0.5
-        let model = try DynamicModel(network: net, config: cfg)
+        let (net, model) = try dynamicModel("resnet8", size: 20, seed: 10)
         var rng = SplitMix64(seed: 12)
-        for (_, p) in model.predictor.namedParameters where p.shape.count == 2 { for i in p.value.indices { p.value[i] = rng.nextNormal() } }
         model.clearMasks()
         let x = (0..<(n * 3 * 400)).map { _ in rng.nextNormal() }
         for dynamic in [nil, model] {
