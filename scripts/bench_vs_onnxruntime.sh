@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-resnet20}
 rounds=${2:-5}
-bin=.build/release/dynaslim
+bin=${DYNASLIM:-.build/release/dynaslim}
 python3 -c "import onnx, onnxruntime" 2>/dev/null || python3 -m pip install -q onnx onnxruntime
 dir=runs/ort-ref-$model
 [ -f $dir/model.safetensors ] || $bin train --model $model --dataset cifar10 --epochs 1 --train-limit 256 --test-limit 256 --out $dir >/dev/null
