@@ -35,7 +35,7 @@ struct EngineTests {
         zip(a, b).map { abs($0 - $1) }.max()! / max(1, b.map(abs).max()!)
     }
 
-    @Test("dense engine matches the training graph", arguments: ["resnet8", "resnet14", "mcifarnet"], [1, 5])
+    @Test("dense engine matches the training graph", arguments: ["resnet8", "resnet14", "mcifarnet", "vgg16"], [1, 5])
     func dense(arch: String, n: Int) throws {
         for shortcut in [ShortcutKind.a, .b] where arch.hasPrefix("resnet") || shortcut == .a {
             let net = try ModelZoo.build(ModelConfig(architecture: arch, inputChannels: 3, inputHeight: 16, inputWidth: 16, classes: 6, shortcut: shortcut), seed: 1)
