@@ -74,6 +74,38 @@ dyn $P-dyn-var-t50-s1 --target 0.5 --seed 1
 dyn $P-dyn-var-t50-s2 --target 0.5 --seed 2
 dyn $P-dyn-var-t30 --target 0.3
 
+# 8. Network Slimming with its sparsity-trained start (only when SPARSITY is set, e.g. 1e-2): the
+# dense model trained S_EPOCHS (default 3) more epochs with SPARSITY * sign(gamma) on the gated BN
+# gammas (lr 0.01 cosine), then pruned at 30 / 50 / 70% and fine-tuned FT_EPOCHS like stage 4.
+# (Network Slimming trains with the penalty from scratch at 1e-5 for 160 epochs; a short phase
+# needs a larger penalty to move |gamma| as far.)
+if [ -n "${SPARSITY:-}" ]; then
+  s=runs/$P-sparse
+  if [ ! -f $s/eval.json ]; then
+    stamp "sparsity training $SPARSITY"
+    if [ -f $s/resume.safetensors ]; then $bin train --out $s --resume
+    else $bin train --from $dense --dataset cifar10 --epochs ${S_EPOCHS:-3} --lr 0.01 --schedule cosine --sparsity $SPARSITY --out $s; fi
+    $bin eval $s/model.safetensors --json > $s/eval.json
+  fi
+  for r in 50 70 30; do
+    t=runs/$P-sns$r-thin; d=runs/$P-sns$r
+    if [ ! -f $t/bench-infer-b64.json ]; then
+      mkdir -p $t
+      $bin prune $s/model.safetensors --ratio 0.$r --out $t/model.safetensors
+      $bin eval $t/model.safetensors --json > $t/eval.json
+      $bin bench infer $t/model.safetensors --reference $dense --batch 1 --repeats 200 --record
+      $bin bench infer $t/model.safetensors --reference $dense --batch 64 --repeats 10 --record
+    fi
+    if [ ! -f $d/eval.json ]; then
+      stamp "fine-tune sparsity-trained ns $r%"
+      if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
+      else $bin train --from $t/model.safetensors --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --out $d; fi
+      $bin eval $d/model.safetensors --json > $d/eval.json
+    fi
+  done
+  python3 scripts/ns_table.py --dense runs/$D --prefix runs/$P-sns > $report/static_ns_sparsity_table.md
+fi
+
 stamp "report"
 runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-var-t30 $P-dyn-var-t70; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
 $bin report "${runs[@]}" --out $report
