@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Issue 5's dynamic-slimming table from run directories (markdown on stdout).
+
+    python3 scripts/dynamic_table.py --dense runs/c10-resnet20-restart runs/c10r-dyn-var-t50 runs/c10r-ns50 ...
+
+One row per run: accuracy, drop vs the dense run, MACs per image (predictor included), FLOP speed-up, the
+per-sample pruning rate (mean [min, max], std), the static control's accuracy (dynamic runs evaluated with
+`dynaslim eval --static-control --json > eval.json`), per-class mean rate range, layers cut to one channel for
+every input, and the measured batch-1 / batch-64 speed-ups with their ratio to the FLOP speed-up (from
+`bench infer --record` files). Static runs (no rate) show '-' in the dynamic columns.
+"""
+import argparse, json, os
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dense", required=True)
+    ap.add_argument("runs", nargs="+")
+    a = ap.parse_args()
+    dense = load(os.path.join(a.dense, "eval.json"))
+    if dense is None:
+        raise SystemExit(f"{a.dense}/eval.json missing")
+    print("| run | accuracy | drop vs dense | MACs/image | FLOP speed-up | rate mean [min, max] (std) | static control "
+          "| per-class rate | one-channel layers | measured b1 (/ FLOP) | measured b64 (/ FLOP) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {os.path.basename(a.dense)} (dense) | {dense['accuracy']*100:.2f}% | - | {dense['macs_per_image']/1e6:.2f}M | 1.00x "
+          "| - | - | - | - | - | - |")
+    for run in a.runs:
+        e = load(os.path.join(run, "eval.json"))
+        name = os.path.basename(run.rstrip("/"))
+        if e is None:
+            print(f"| {name} | not run | | | | | | | | | |"); continue
+        macs = e["macs_per_image"]  # dynamic runs: backbone + predictor already
+        flop = dense["macs_per_image"] / macs
+        drop = (dense["accuracy"] - e["accuracy"]) * 100
+        if "rate_mean" in e:
+            rate = f"{e['rate_mean']:.3f} [{e['rate_min']:.3f}, {e['rate_max']:.3f}] ({e['rate_std']:.3f})"
+            sc = e.get("static_control")
+            control = f"{sc['accuracy']*100:.2f}% at {sc['flop_speedup']:.2f}x" if sc else "-"
+            pcr = e.get("per_class_rate") or []
+            per_class = f"{min(pcr):.3f}-{max(pcr):.3f}" if pcr else "-"
+            ones = sum(1 for l in e.get("layers", []) if l.get("one_channel_for_all"))
+            one = str(ones)
+        else:
+            rate = control = per_class = one = "-"
+        cells = []
+        for b in (1, 64):
+            j = load(os.path.join(run, f"bench-infer-b{b}.json"))
+            cells.append(f"{j['measured_speedup']:.2f}x ({j['measured_speedup']/j['flop_speedup']:.2f})" if j else "-")
+        print(f"| {name} | {e['accuracy']*100:.2f}% | {drop:+.2f} pp | {macs/1e6:.2f}M | {flop:.2f}x | {rate} | {control} "
+              f"| {per_class} | {one} | {cells[0]} | {cells[1]} |")
+
+if __name__ == "__main__":
+    main()
