@@ -94,7 +94,9 @@ void ds_conv3x3s2_pad_rows_strided(long c0, long c1, long H, long W, const float
 #define DS_HAVE_AVX2_VARIANT 1
 #endif
 
-static int force_portable = 0;
+// Per thread: a test forcing the portable variant must not change what other threads (other test
+// suites running concurrently, training runs) compute.
+static _Thread_local int force_portable = 0;
 
 int ds_conv3x3_force_portable(int on) { int old = force_portable; force_portable = on; return old; }
 

@@ -24,7 +24,7 @@ public enum DirectConv3x3 {
     /// True when the AVX2+FMA variant runs on this CPU.
     public static var usesAVX2: Bool { ds_conv3x3_uses_avx2() != 0 }
 
-    /// Runs `body` with the portable variant forced (tests compare the two variants).
+    /// Runs `body` with the portable variant forced on the calling thread (tests compare the two variants).
     public static func withPortableKernel<T>(_ body: () throws -> T) rethrows -> T {
         let old = ds_conv3x3_force_portable(1)
         defer { _ = ds_conv3x3_force_portable(old) }

@@ -69,7 +69,7 @@ void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long p
 
 /// 1 when the AVX2+FMA version runs on this CPU, 0 for the portable one.
 int ds_conv3x3_uses_avx2(void);
-/// Forces the portable version (tests compare both); returns the previous setting.
+/// Forces the portable version on the calling thread (tests compare both); returns the previous setting.
 int ds_conv3x3_force_portable(int on);
 
 #ifdef __cplusplus
