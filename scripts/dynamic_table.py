@@ -9,14 +9,8 @@ per-sample pruning rate (mean [min, max], std), the static control's accuracy (d
 every input, and the measured batch-1 / batch-64 speed-ups with their ratio to the FLOP speed-up (from
 `bench infer --record` files). Static runs (no rate) show '-' in the dynamic columns.
 """
-import argparse, json, os
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+import argparse, os
+from run_files import load
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -8,14 +8,8 @@ For each pruning ratio R: accuracy before fine-tuning (RUN_PREFIX{R}-thin/eval.j
 dense run, and the measured batch-1 / batch-64 speed-ups from `bench infer --record` files (timing does
 not depend on the weights, so the thin model's files stand in until the fine-tuned model has its own).
 """
-import argparse, json, os
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+import argparse, os
+from run_files import load
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
