@@ -37,7 +37,7 @@ let package = Package(
         // Reports: tables and SVG plots built only from run directories' files.
         .target(name: "DynaSlimReport", dependencies: []),
         // Inference-only executor that skips gated channels for real (BN folded, ReLU fused).
-        .target(name: "DynaSlimEngine", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming",
+        .target(name: "DynaSlimEngine", dependencies: ["CKernels", "DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming",
                                                        .product(name: "Atomics", package: "swift-atomics")]),
         // Training loop, evaluation, run directories (config, metrics.jsonl, checkpoints, resume).
         .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport"]),
@@ -47,7 +47,7 @@ let package = Package(
                 "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "DynaSlimCoreTests", dependencies: ["DynaSlimCore"]),
+        .testTarget(name: "DynaSlimCoreTests", dependencies: ["CKernels", "DynaSlimCore"]),
         .testTarget(name: "DynaSlimNNTests", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
         .testTarget(name: "DynaSlimDataTests", dependencies: ["DynaSlimCore", "DynaSlimData", "CZlib"]),
         .testTarget(name: "DynaSlimIOTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimIO"]),

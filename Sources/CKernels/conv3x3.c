@@ -50,7 +50,8 @@ void ds_conv3x3s2_pad_rows(long c0, long c1, long H, long W, const float *x, lon
     ds_conv3x3s2_pad_rows_strided(c0, c1, H, W, x, ldx, W, pad, i0, i1);
 }
 
-void ds_conv3x3s2_pad_rows_strided(long c0, long c1, long H, long W, const float *x, long ldx, long ldxr, float *pad, long i0, long i1) {
+// The scalar reference twin of ds_conv3x3s2_pad_rows_strided (tests compare them).
+void ds_conv3x3s2_pad_rows_naive(long c0, long c1, long H, long W, const float *x, long ldx, long ldxr, float *pad, long i0, long i1) {
     const long Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1, Wq = ds_conv3x3_padded_width(Wo), Hq = Ho + 1;
     const long phase = Hq * Wq;
     if (i0 < 0) i0 = 0;
@@ -133,6 +134,20 @@ void ds_conv3x3s1_rows(long C, long H, long W, const float *pad, const float *w,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1) {
     ds_conv3x3_rows_strided(1, C, H, W, pad, w, ldw, bias, res, ldres, W, relu, y, ldy, W, m0, m1, oy0, oy1);
+}
+
+void ds_conv3x3s2_pad_rows_strided(long c0, long c1, long H, long W, const float *x, long ldx, long ldxr, float *pad, long i0, long i1) {
+#ifdef DS_HAVE_AVX2_VARIANT
+    if (ds_conv3x3_uses_avx2()) { conv3x3s2_pad_avx2(c0, c1, H, W, x, ldx, ldxr, pad, i0, i1); return; }
+#endif
+    conv3x3s2_pad_portable(c0, c1, H, W, x, ldx, ldxr, pad, i0, i1);
+}
+
+void ds_subsample2(long C, long W, long Ho, long Wo, const float *x, long ldx, long ldxr, float *y, long ldy, long ldyr) {
+#ifdef DS_HAVE_AVX2_VARIANT
+    if (ds_conv3x3_uses_avx2()) { subsample2_avx2(C, W, Ho, Wo, x, ldx, ldxr, y, ldy, ldyr); return; }
+#endif
+    subsample2_portable(C, W, Ho, Wo, x, ldx, ldxr, y, ldy, ldyr);
 }
 
 void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long padStride, const float *dy, long dyStride,

@@ -15,6 +15,8 @@ extension InferenceEngine {
         for i in 0..<n { for l in 0..<L { k[i * L + l] = Int32(gateWidths[l]) } }
         if let dynamic {
             // Thresholds from the predictor; k = how many sorted |gamma| reach the threshold (>= 1).
+            let t0 = profile != nil ? EngineProfile.now() : 0
+            defer { profile?.add("predictor", since: t0) }
             let o = try dynamic.predictor.forward(images: images, n: n, mode: .eval)
             for l in 0..<L {
                 let a = sortedAbsGamma[l]
@@ -128,10 +130,10 @@ extension InferenceEngine {
                 case let .zeroPad(stride, before):
                     let sp = ctx.short.reserve(g * planes * P)
                     sp.update(repeating: 0, count: g * planes * P)
-                    for j in 0..<g { for ch in 0..<active {
-                        let src = cur + (j * c + ch) * h * w, dst = sp + (j * planes + before + ch) * P
-                        for oy in 0..<ho { for ox in 0..<wo { dst[oy * wo + ox] = src[oy * stride * w + ox * stride] } }
-                    } }
+                    for j in 0..<g {
+                        let x = Activation(ptr: cur + j * c * h * w, h: h, w: w, padded: false)
+                        Self.subsample(x, channels: active, stride: stride, into: sp + (j * planes + before) * P, plane: P, rowStride: wo, ho: ho, wo: wo)
+                    }
                     short = UnsafePointer(sp)
                 case .projection(let p):
                     let sp = ctx.short.reserve(g * planes * P)

@@ -10,6 +10,7 @@
 // are another size's interior. Stride-2 convs still build their phase planes (from the padded
 // source); GEMM-path convs (1x1, unpadded), pooling and the classifier read either layout.
 import DynaSlimCore
+import CKernels
 import DynaSlimNN
 
 /// An activation and its layout: `padded` planes are (h + 2) x paddedWidth(w) with the image at
@@ -49,6 +50,17 @@ final class PaddedBuffers: @unchecked Sendable {
     }
     deinit { for p in owned { p.deallocate() } }
     @inline(__always) func get(_ h: Int, _ w: Int) -> [UnsafeMutablePointer<Float>] { buffers[Activation.sizeKey(h, w)]! }
+
+    /// Channel placement last written into size (h, w)'s shortcut buffer.
+    private var placements: [Int: (before: Int, active: Int)] = [:]
+    /// Records that the shortcut buffer of size (h, w) now holds channels [before, before + active);
+    /// true when that differs from the last placement (the caller must zero the other channels).
+    func shortcutPlacement(_ h: Int, _ w: Int, before: Int, active: Int) -> Bool {
+        let key = Activation.sizeKey(h, w)
+        if let p = placements[key], p.before == before, p.active == active { return false }
+        placements[key] = (before, active)
+        return true
+    }
 }
 
 extension InferenceEngine {
@@ -96,17 +108,30 @@ extension InferenceEngine {
             if middle { return Activation(ptr: ctx.act[2].reserve(maxActivation), h: ho, w: wo, padded: false) }
             return nextPlain(ho, wo)
         }
-        for op in ops {
+        let profile = self.profile
+        var t0: UInt64 = 0
+        @inline(__always) func tick() { if profile != nil { t0 = EngineProfile.now() } }
+        @inline(__always) func tock(_ name: @autoclosure () -> String, _ o: ConvOp? = nil, inK: Int = 0, rows: Int = 0, _ out: Activation? = nil,
+                                    macs extra: Int = 0) {
+            guard let profile else { return }
+            let macs = o.map { rows * inK * $0.kernel * $0.kernel * (out?.h ?? 0) * (out?.w ?? 0) } ?? extra
+            profile.add(name(), since: t0, macs: macs)
+        }
+        for (step, op) in ops.enumerated() {
+            tick()
             switch op {
             case .conv(let o):
                 let outK = k(o.outGate, o.outC), inK = k(o.inGate, active)
                 let dst = destination(o, cur, middle: false, avoid: cur.ptr)
                 convAnyLayout(o, cur, inK: inK, rows: outK, dst, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
+                tock("\(step) conv \(dst.h)x\(dst.w)", o, inK: inK, rows: outK, dst)
                 cur = dst; active = outK
             case .block(let b):
                 let mid = k(b.conv1.outGate, b.conv1.outC)
                 let t = destination(b.conv1, cur, middle: true, avoid: cur.ptr)
                 convAnyLayout(b.conv1, cur, inK: active, rows: mid, t, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
+                tock("\(step) conv1 \(t.h)x\(t.w)\(b.conv1.stride == 2 ? " s2" : "")", b.conv1, inK: active, rows: mid, t)
+                tick()
                 let planes = b.conv2.outC, ho = t.h, wo = t.w
                 let short: Activation
                 switch b.shortcut {
@@ -114,26 +139,29 @@ extension InferenceEngine {
                 case let .zeroPad(stride, before):
                     // Option A: the input subsampled by `stride`, channels placed at [before, before + active).
                     if t.padded {
-                        short = Activation(ptr: ctx.paddedBuffers!.get(ho, wo)[3], h: ho, w: wo, padded: true)
-                        for ch in 0..<planes where ch < before || ch >= before + active {
-                            (short.ptr + ch * short.plane).update(repeating: 0, count: short.plane)
+                        let buffers = ctx.paddedBuffers!
+                        short = Activation(ptr: buffers.get(ho, wo)[3], h: ho, w: wo, padded: true)
+                        // The other channels are zero; they stay zero while this buffer keeps the same placement.
+                        if buffers.shortcutPlacement(ho, wo, before: before, active: active) {
+                            for ch in 0..<planes where ch < before || ch >= before + active {
+                                (short.ptr + ch * short.plane).update(repeating: 0, count: short.plane)
+                            }
                         }
                     } else {
                         short = Activation(ptr: ctx.short.reserve(planes * ho * wo), h: ho, w: wo, padded: false)
                         short.ptr.update(repeating: 0, count: planes * ho * wo)
                     }
-                    for ch in 0..<active {
-                        let src = cur.origin + ch * cur.plane, dst = short.origin + (before + ch) * short.plane
-                        let rs = cur.rowStride, rd = short.rowStride
-                        for oy in 0..<ho { for ox in 0..<wo { dst[oy * rd + ox] = src[oy * stride * rs + ox * stride] } }
-                    }
+                    Self.subsample(cur, channels: active, stride: stride, into: short.origin + before * short.plane, plane: short.plane,
+                                   rowStride: short.rowStride, ho: ho, wo: wo)
                 case .projection(let p):
                     short = Activation(ptr: ctx.short.reserve(planes * ho * wo), h: ho, w: wo, padded: false)
                     convAnyLayout(p, cur, inK: active, rows: p.outC, short, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
                 }
+                if case .identity = b.shortcut {} else { tock("\(step) shortcut"); tick() }
                 // relu(bn2(conv2) + shortcut): the residual is added before the ReLU.
                 let dst = destination(b.conv2, t, middle: false, avoid: cur.ptr)
                 convAnyLayout(b.conv2, t, inK: mid, rows: planes, dst, residual: short, reluAfter: true, ctx: ctx, parallel: parallel)
+                tock("\(step) conv2 \(dst.h)x\(dst.w)", b.conv2, inK: mid, rows: planes, dst)
                 cur = dst; active = planes
             case let .maxPool(kern, stride):
                 let ho = (cur.h - kern) / stride + 1, wo = (cur.w - kern) / stride + 1
@@ -146,6 +174,7 @@ extension InferenceEngine {
                         d[oy * wo + ox] = m
                     } }
                 }
+                tock("\(step) max-pool")
                 cur = dst
             case .globalAvgPool:
                 let dst = nextPlain(1, 1), inv = 1 / Float(cur.h * cur.w), rs = cur.rowStride
@@ -155,6 +184,7 @@ extension InferenceEngine {
                     for y in 0..<cur.h { for x in 0..<cur.w { sum += src[y * rs + x] } }
                     dst.ptr[ch] = sum * inv
                 }
+                tock("\(step) avg-pool")
                 cur = dst
             case .linear(let li):
                 precondition(cur.h == 1 && cur.w == 1 && !cur.padded, "the classifier reads a pooled vector")
@@ -167,11 +197,26 @@ extension InferenceEngine {
                     }
                     out[o] = acc
                 }
+                tock("\(step) linear", macs: li.outF * inK)
                 return
             }
         }
         // Networks ending in a conv classifier (M-CifarNet): logits are the last activation.
         for o in 0..<config.classes { out[o] = cur.origin[o * cur.plane] }
+    }
+
+    /// Option-A shortcut: channels 0..<channels of x subsampled by `stride` into dst (channel c at
+    /// dst + c * plane, rows rowStride apart), ho x wo each.
+    static func subsample(_ x: Activation, channels: Int, stride: Int, into dst: UnsafeMutablePointer<Float>, plane: Int, rowStride: Int,
+                          ho: Int, wo: Int) {
+        if stride == 2 {
+            ds_subsample2(channels, x.w, ho, wo, x.origin, x.plane, x.rowStride, dst, plane, rowStride)
+            return
+        }
+        for ch in 0..<channels {
+            let src = x.origin + ch * x.plane, d = dst + ch * plane
+            for oy in 0..<ho { for ox in 0..<wo { d[oy * rowStride + ox] = src[oy * stride * x.rowStride + ox * stride] } }
+        }
     }
 
     @inline(__always)

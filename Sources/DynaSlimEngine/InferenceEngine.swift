@@ -55,6 +55,8 @@ public final class InferenceEngine: @unchecked Sendable {
     /// $DYNASLIM_PADDED_ACTIVATIONS=0 (A/B measurements); never for FBS (gathered channel sets) or
     /// without the direct kernel.
     public var paddedActivations: Bool
+    /// When set, single-image runs on the padded path time each step into it (EngineProfile.swift).
+    public var profile: EngineProfile?
     let sortedImages = ScratchBuffer(), sortedLogits = ScratchBuffer()
     /// Helper threads for batch-1 runs (each conv split across the cores).
     let pool: SpinPool

@@ -65,6 +65,8 @@ struct BenchInfer: ParsableCommand {
     @Flag(help: "Also write the JSON result as bench-infer-b<batch>.json beside the checkpoint (read by `dynaslim report`).")
     var record = false
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Batch 1: also time each step (conv, shortcut, pooling, predictor) of both engines and print a table.")
+    var profile = false
 
     func run() throws {
         let ctx = try CheckpointContext.load(checkpoint, model: nil, dataset: dataset)
@@ -84,6 +86,10 @@ struct BenchInfer: ParsableCommand {
             let ref = try reference.map { try CheckpointContext.load($0, model: nil, dataset: dataset).network } ?? ctx.network
             dense = try InferenceEngine(network: ref, threads: threads, groupSize: groupSize)
         }
+        if profile {
+            guard batch == 1 else { throw ValidationError("--profile times the batch-1 path: use --batch 1") }
+            model.profile = EngineProfile(); dense.profile = EngineProfile()
+        }
         let test = try DatasetCatalog.load(ctx.dataset, path: data, train: false)
         let r = try InferenceBenchmark.run(model: model, dense: dense, predictorMacs: predictorMacs, dataset: test,
                                            normalization: try ctx.normalization(dataPath: data), batch: batch, repeats: repeats)
@@ -98,12 +104,31 @@ struct BenchInfer: ParsableCommand {
             try printJSON(obj)
             return
         }
+        if let mp = model.profile, let dp = dense.profile { printProfile(model: mp, dense: dp) }
         print("batch \(batch), \(r.threads) threads, median of \(repeats)")
         print("model: \(f(r.modelMs, 3)) ms/batch, \(f(r.imagesPerSecond, 1)) images/s, \(formatCount(Int(r.modelMacsPerImage))) MACs/image")
         print("dense: \(f(r.denseMs, 3)) ms/batch, \(f(r.denseImagesPerSecond, 1)) images/s, \(formatCount(Int(r.denseMacsPerImage))) MACs/image")
         print("measured speed-up \(f(r.measuredSpeedup))x, FLOP speed-up \(f(r.flopSpeedup))x")
         print("measured/flop speed-up: \(f(r.measuredSpeedup / r.flopSpeedup))")
     }
+}
+
+/// Per step: mean microseconds per image and GFLOP/s of the model and of the dense reference, and
+/// the step's measured vs FLOP speed-up (where a thin model loses against its MAC count).
+func printProfile(model: EngineProfile, dense: EngineProfile) {
+    let d = Dictionary(dense.entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    print("\(pad("step", 22)) \(pad("model us", 9)) \(pad("GFLOP/s", 8)) \(pad("dense us", 9)) \(pad("GFLOP/s", 8)) \(pad("measured", 9)) FLOP speed-up")
+    var mt = 0.0, dt = 0.0
+    for e in model.entries {
+        let us = Double(e.nanoseconds) / Double(max(1, e.calls)) / 1e3, g = e.macs > 0 ? 2 * e.macs / Double(e.nanoseconds) : 0
+        mt += us
+        guard let r = d[e.name] else { print("\(pad(e.name, 22)) \(pad(f(us, 1), 9)) \(pad(f(g, 1), 8))"); continue }
+        let dus = Double(r.nanoseconds) / Double(max(1, r.calls)) / 1e3, dg = r.macs > 0 ? 2 * r.macs / Double(r.nanoseconds) : 0
+        dt += dus
+        let flop = e.macs > 0 ? (r.macs / Double(r.calls)) / (e.macs / Double(e.calls)) : 1
+        print("\(pad(e.name, 22)) \(pad(f(us, 1), 9)) \(pad(f(g, 1), 8)) \(pad(f(dus, 1), 9)) \(pad(f(dg, 1), 8)) \(pad(f(dus / us) + "x", 9)) \(f(flop))x")
+    }
+    print("\(pad("sum of steps", 22)) \(pad(f(mt, 1), 9)) \(pad("", 8)) \(pad(f(dt, 1), 9))")
 }
 
 struct ReportCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import Testing
 @testable import DynaSlimCore
+import CKernels
 
 /// The direct 3x3 kernel against the naive conv, for both of its instruction-set variants, over
 /// widths that are and are not multiples of the 8-lane vector, channel counts that are and are not
@@ -174,5 +175,38 @@ struct DirectConv3x3Tests {
         }
         #expect(TestSupport.relativeError(run(), ref) <= 1e-5, "\(c)")
         #expect(TestSupport.relativeError(DirectConv3x3.withPortableKernel { run() }, ref) <= 1e-5, "\(c), portable")
+    }
+
+    @Test("stride-2 phase planes and shortcut subsampling (vector deinterleave) equal their scalar twins, both variants",
+          arguments: [1, 2, 7, 8, 15, 16, 17, 28, 31, 32, 33, 64])
+    func deinterleavingCopies(width: Int) {
+        let C = 3, H = width % 5 + 3, rowStride = width + 5  // a source with padded rows
+        let x = TestSupport.randomFloats(C * H * rowStride, seed: 31)
+        let count = DirectConv3x3.paddedCount(channels: C, height: H, width: width, stride: 2)
+        func phases(_ fast: Bool) -> [Float] {
+            var p = [Float](repeating: .nan, count: count)
+            x.withUnsafeBufferPointer { xp in p.withUnsafeMutableBufferPointer { pp in
+                let f = fast ? ds_conv3x3s2_pad_rows_strided : ds_conv3x3s2_pad_rows_naive
+                f(0, C, H, width, xp.baseAddress!, H * rowStride, rowStride, pp.baseAddress!, 0, 1 << 20)
+            } }
+            return p
+        }
+        let ho = (H - 1) / 2 + 1, wo = (width - 1) / 2 + 1
+        func subsampled() -> [Float] {
+            var y = [Float](repeating: .nan, count: C * ho * (wo + 3))
+            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+                ds_subsample2(C, width, ho, wo, xp.baseAddress!, H * rowStride, rowStride, yp.baseAddress!, ho * (wo + 3), wo + 3)
+            } }
+            return y
+        }
+        var expected = [Float](repeating: .nan, count: C * ho * (wo + 3))
+        for c in 0..<C { for oy in 0..<ho { for ox in 0..<wo { expected[c * ho * (wo + 3) + oy * (wo + 3) + ox] = x[c * H * rowStride + 2 * oy * rowStride + 2 * ox] } } }
+        let reference = phases(false)
+        // Bit patterns: NaN marks a float the copy must not touch.
+        func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
+        #expect(bits(phases(true)) == bits(reference), "width \(width)")
+        #expect(bits(DirectConv3x3.withPortableKernel { phases(true) }) == bits(reference), "width \(width), portable")
+        #expect(bits(subsampled()) == bits(expected), "width \(width)")
+        #expect(bits(DirectConv3x3.withPortableKernel { subsampled() }) == bits(expected), "width \(width), portable")
     }
 }

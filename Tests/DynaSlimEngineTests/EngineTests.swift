@@ -97,6 +97,33 @@ extension EngineTests {
     }
 }
 
+extension EngineTests {
+    @Test("the step profile covers every conv: its MACs equal the engine's count, the logits are unchanged")
+    func profile() throws {
+        let (net, model) = try dynamicModel("resnet8", size: 16, seed: 20)
+        model.clearMasks()
+        var rng = SplitMix64(seed: 21)
+        let x = (0..<(3 * 256)).map { _ in rng.nextNormal() }
+        let engine = try InferenceEngine(network: net, dynamic: model, threads: 2)
+        func run() throws -> ([Float], [Int32]) {
+            var out = [Float](repeating: 0, count: 6), kept = [Int32](repeating: 0, count: net.gated.count)
+            try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { o in try kept.withUnsafeMutableBufferPointer {
+                try engine.run(images: xp, n: 1, logits: o, kept: $0) } } }
+            return (out, kept)
+        }
+        let (plain, kept) = try run()
+        engine.profile = EngineProfile()
+        let (profiled, _) = try run()
+        #expect(profiled == plain)
+        let entries = engine.profile!.entries
+        #expect(entries.contains { $0.name == "predictor" })
+        #expect(entries.contains { $0.name.hasSuffix("shortcut") })
+        #expect(entries.allSatisfy { $0.calls == 1 && $0.nanoseconds > 0 })
+        let macs = entries.reduce(0) { $0 + $1.macs }
+        #expect(macs == engine.macs(kept: kept.map(Int.init)), "profiled MACs \(macs)")
+    }
+}
+
 @Suite("Inference engine, FBS", .serialized)
 struct EngineFBSTests {
     @Test("gathered FBS channels reproduce the training graph", arguments: ["resnet8", "mcifarnet"], [1, 5])

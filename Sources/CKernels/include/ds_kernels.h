@@ -13,6 +13,15 @@ extern "C" {
 /// multiples of it.
 #define DS_CONV3X3_TILE_ROWS 4
 
+/// A spin-wait hint (x86 PAUSE, ARM YIELD): lets the core's sibling and the memory system breathe.
+static inline void ds_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /// Row stride of a padded plane for width W: W rounded up to 8 lanes, plus the 2 border columns.
 long ds_conv3x3_padded_width(long W);
 /// Floats of the padded input for C channels of H x W: C * (H + 2) * padded_width(W).
@@ -46,6 +55,10 @@ long ds_conv3x3s2_padded_count(long C, long H, long W);
 /// Writes phase rows [i0, i1) (all: 0, Ho + 1): output rows [oy0, oy1) read phase rows [oy0, oy1 + 1).
 void ds_conv3x3s2_pad_rows(long c0, long c1, long H, long W, const float *x, long ldx, float *pad, long i0, long i1);
 void ds_conv3x3s2_pad_rows_strided(long c0, long c1, long H, long W, const float *x, long ldx, long ldxr, float *pad, long i0, long i1);
+/// Scalar reference twin of ds_conv3x3s2_pad_rows_strided (the fast one deinterleaves with vectors).
+void ds_conv3x3s2_pad_rows_naive(long c0, long c1, long H, long W, const float *x, long ldx, long ldxr, float *pad, long i0, long i1);
+/// Option-A shortcut subsampling of a source W pixels wide: y[c * ldy + oy * ldyr + ox] = x[c * ldx + 2 * oy * ldxr + 2 * ox], c < C, oy < Ho, ox < Wo.
+void ds_subsample2(long C, long W, long Ho, long Wo, const float *x, long ldx, long ldxr, float *y, long ldy, long ldyr);
 void ds_conv3x3s2_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1);

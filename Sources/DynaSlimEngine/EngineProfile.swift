@@ -1,0 +1,30 @@
+// Per-step timing of single-image runs (`dynaslim bench infer --profile`): where a thinned or
+// dynamic model loses against its FLOP count. Off by default; when on, each step of the padded
+// batch-1 path adds its wall time and MACs to a named entry.
+import Dispatch
+
+public final class EngineProfile: @unchecked Sendable {
+    public struct Entry: Sendable {
+        public let name: String
+        public var nanoseconds: UInt64 = 0
+        public var macs: Double = 0
+        public var calls = 0
+    }
+    /// Steps in first-seen order.
+    public private(set) var entries: [Entry] = []
+    private var index: [String: Int] = [:]
+    public init() {}
+
+    @inline(__always) static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    func add(_ name: String, since start: UInt64, macs: Int = 0) {
+        let dt = Self.now() &- start
+        let i: Int
+        if let j = index[name] { i = j } else { i = entries.count; index[name] = i; entries.append(Entry(name: name)) }
+        entries[i].nanoseconds &+= dt
+        entries[i].macs += Double(macs)
+        entries[i].calls += 1
+    }
+
+    public func reset() { entries = []; index = [:] }
+}
