@@ -17,12 +17,19 @@ extension InferenceEngine {
             // Thresholds from the predictor; k = how many sorted |gamma| reach the threshold (>= 1).
             let t0 = profile != nil ? EngineProfile.now() : 0
             defer { profile?.add("predictor", since: t0) }
-            let o = try dynamic.predictor.forward(images: images, n: n, mode: .eval)
+            let o: UnsafePointer<Float>
+            if let fast = predictorExecutor {
+                let buffer = predictorOut.reserve(n * L)
+                for i in 0..<n { fast.run(image: images.baseAddress! + i * s.count, out: buffer + i * L) }
+                o = UnsafePointer(buffer)
+            } else {
+                o = UnsafePointer(try dynamic.predictor.forward(images: images, n: n, mode: .eval).pointer)
+            }
             for l in 0..<L {
                 let a = sortedAbsGamma[l]
                 let (lo, hi) = GateRule.range(a)
                 for i in 0..<n {
-                    let t = dynamic.fixedThresholds?[l] ?? GateRule.threshold(o.pointer[i * L + l], lo: lo, hi: hi)
+                    let t = dynamic.fixedThresholds?[l] ?? GateRule.threshold(o[i * L + l], lo: lo, hi: hi)
                     var low = 0, high = a.count  // first index with a[idx] < t
                     while low < high { let mid = (low + high) / 2; if a[mid] >= t { low = mid + 1 } else { high = mid } }
                     k[i * L + l] = Int32(max(1, low))

@@ -58,6 +58,9 @@ public final class InferenceEngine: @unchecked Sendable {
     /// When set, single-image runs on the padded path time each step into it (EngineProfile.swift).
     public var profile: EngineProfile?
     let sortedImages = ScratchBuffer(), sortedLogits = ScratchBuffer()
+    /// The predictor on the engine's kernels (nil: run through the training graph).
+    let predictorExecutor: PredictorExecutor?
+    let predictorOut = ScratchBuffer()
     /// Helper threads for batch-1 runs (each conv split across the cores).
     let pool: SpinPool
     let contexts: [SampleContext]
@@ -72,6 +75,7 @@ public final class InferenceEngine: @unchecked Sendable {
         self.fbs = fbs
         self.groupSize = fbs == nil ? groupSize : 1  // FBS channel sets differ per input: image by image
         self.dynamic = dynamic
+        predictorExecutor = dynamic.flatMap { PredictorExecutor($0.predictor) }
         self.threads = max(1, threads)
         pool = SpinPool.shared
         denseMacsPerImage = network.macsPerImage

@@ -124,6 +124,27 @@ extension EngineTests {
     }
 }
 
+extension EngineTests {
+    @Test("the predictor on the engine's kernels gives the training graph's outputs", arguments: [12, 28, 32])
+    func predictorExecutor(size: Int) throws {
+        let (_, model) = try dynamicModel("resnet8", size: size, seed: 30)
+        // Non-trivial BN statistics in the predictor too.
+        var rng = SplitMix64(seed: 31)
+        for (name, b) in model.predictor.namedBuffers where name.hasSuffix("running_mean") || name.hasSuffix("running_var") {
+            for i in b.value.indices { b.value[i] = name.hasSuffix("var") ? 0.5 + rng.nextFloat() : rng.nextNormal() * 0.1 }
+        }
+        let n = 3, count = 3 * size * size, L = model.predictor.outputs
+        let x = (0..<(n * count)).map { _ in rng.nextNormal() }
+        let ref = Array(try x.withUnsafeBufferPointer { try model.predictor.forward(images: $0, n: n, mode: .eval) }.buffer)
+        let fast = try #require(PredictorExecutor(model.predictor))
+        var out = [Float](repeating: .nan, count: n * L)
+        x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
+            for i in 0..<n { fast.run(image: xp.baseAddress! + i * count, out: op.baseAddress! + i * L) }
+        } }
+        #expect(compare(out, ref) <= 1e-5, "\(size)x\(size)")
+    }
+}
+
 @Suite("Inference engine, FBS", .serialized)
 struct EngineFBSTests {
     @Test("gathered FBS channels reproduce the training graph", arguments: ["resnet8", "mcifarnet"], [1, 5])
