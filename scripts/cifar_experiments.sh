@@ -69,10 +69,12 @@ dyn $P-dyn-uni-t50 --target 0.5 --rate-target uniform
 # rate of ~0.38 in a short run, so a higher target.
 dyn $P-dyn-var-t70 --target 0.7
 
-# 7. Issue 5's seeds at T = 0.5 and the lower target.
+# 7. Issue 5's seeds at T = 0.5 (both rules) and the lower target.
 dyn $P-dyn-var-t50-s1 --target 0.5 --seed 1
 dyn $P-dyn-var-t50-s2 --target 0.5 --seed 2
 dyn $P-dyn-var-t30 --target 0.3
+dyn $P-dyn-uni-t50-s1 --target 0.5 --rate-target uniform --seed 1
+dyn $P-dyn-uni-t50-s2 --target 0.5 --rate-target uniform --seed 2
 
 # 8. Network Slimming with its sparsity-trained start (only when SPARSITY is set, e.g. 1e-2): the
 # dense model trained S_EPOCHS (default 3) more epochs with SPARSITY * sign(gamma) on the gated BN
@@ -107,6 +109,6 @@ if [ -n "${SPARSITY:-}" ]; then
 fi
 
 stamp "report"
-runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-var-t30 $P-dyn-var-t70; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
+runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
 $bin report "${runs[@]}" --out $report
 python3 scripts/ns_table.py --dense runs/$D --prefix runs/$P-ns > $report/static_ns_table.md

@@ -160,23 +160,14 @@ extension InferenceEngine {
             case let .maxPool(kern, stride):
                 let ho = (h - kern) / stride + 1, wo = (w - kern) / stride + 1
                 let dst = next()
-                for j in 0..<g { for ch in 0..<active {
-                    let src = cur + (j * c + ch) * h * w, d = dst + (j * c + ch) * ho * wo
-                    for oy in 0..<ho { for ox in 0..<wo {
-                        var m = -Float.infinity
-                        for ky in 0..<kern { for kx in 0..<kern { m = max(m, src[(oy * stride + ky) * w + ox * stride + kx]) } }
-                        d[oy * wo + ox] = m
-                    } }
-                } }
+                for j in 0..<g {
+                    Self.maxPool(Activation(ptr: cur + j * c * h * w, h: h, w: w, padded: false), channels: active, kernel: kern, stride: stride,
+                                 into: dst + j * c * ho * wo, plane: ho * wo)
+                }
                 cur = dst; h = ho; w = wo
             case .globalAvgPool:
-                let dst = next(), P = h * w, inv = 1 / Float(P)
-                for j in 0..<g { for ch in 0..<active {
-                    var sum: Float = 0
-                    let src = cur + (j * c + ch) * P
-                    for q in 0..<P { sum += src[q] }
-                    dst[j * c + ch] = sum * inv
-                } }
+                let dst = next()
+                for j in 0..<g { Self.globalAvgPool(Activation(ptr: cur + j * c * h * w, h: h, w: w, padded: false), channels: active, into: dst + j * c) }
                 cur = dst; h = 1; w = 1
             case .linear(let li) where chanIdx != nil && li.inGate != nil:
                 // FBS: the classifier reads the kept channels of the last gated layer.

@@ -166,24 +166,12 @@ extension InferenceEngine {
             case let .maxPool(kern, stride):
                 let ho = (cur.h - kern) / stride + 1, wo = (cur.w - kern) / stride + 1
                 let dst = nextPlain(ho, wo)
-                for ch in 0..<active {
-                    let src = cur.origin + ch * cur.plane, d = dst.ptr + ch * ho * wo, rs = cur.rowStride
-                    for oy in 0..<ho { for ox in 0..<wo {
-                        var m = -Float.infinity
-                        for ky in 0..<kern { for kx in 0..<kern { m = max(m, src[(oy * stride + ky) * rs + ox * stride + kx]) } }
-                        d[oy * wo + ox] = m
-                    } }
-                }
+                Self.maxPool(cur, channels: active, kernel: kern, stride: stride, into: dst.ptr, plane: ho * wo)
                 tock("\(step) max-pool")
                 cur = dst
             case .globalAvgPool:
-                let dst = nextPlain(1, 1), inv = 1 / Float(cur.h * cur.w), rs = cur.rowStride
-                for ch in 0..<active {
-                    var sum: Float = 0
-                    let src = cur.origin + ch * cur.plane
-                    for y in 0..<cur.h { for x in 0..<cur.w { sum += src[y * rs + x] } }
-                    dst.ptr[ch] = sum * inv
-                }
+                let dst = nextPlain(1, 1)
+                Self.globalAvgPool(cur, channels: active, into: dst.ptr)
                 tock("\(step) avg-pool")
                 cur = dst
             case .linear(let li):
@@ -216,6 +204,31 @@ extension InferenceEngine {
         for ch in 0..<channels {
             let src = x.origin + ch * x.plane, d = dst + ch * plane
             for oy in 0..<ho { for ox in 0..<wo { d[oy * rowStride + ox] = src[oy * stride * x.rowStride + ox * stride] } }
+        }
+    }
+
+    /// dst[c * plane + oy * wo + ox] = max over the kernel x kernel window at (oy * stride, ox * stride)
+    /// of channel c of x, for c < channels (no padding).
+    static func maxPool(_ x: Activation, channels: Int, kernel: Int, stride: Int, into dst: UnsafeMutablePointer<Float>, plane: Int) {
+        let ho = (x.h - kernel) / stride + 1, wo = (x.w - kernel) / stride + 1, rs = x.rowStride
+        for ch in 0..<channels {
+            let src = x.origin + ch * x.plane, d = dst + ch * plane
+            for oy in 0..<ho { for ox in 0..<wo {
+                var m = -Float.infinity
+                for ky in 0..<kernel { for kx in 0..<kernel { m = max(m, src[(oy * stride + ky) * rs + ox * stride + kx]) } }
+                d[oy * wo + ox] = m
+            } }
+        }
+    }
+
+    /// dst[c] = mean of channel c of x, for c < channels.
+    static func globalAvgPool(_ x: Activation, channels: Int, into dst: UnsafeMutablePointer<Float>) {
+        let inv = 1 / Float(x.h * x.w), rs = x.rowStride
+        for ch in 0..<channels {
+            var sum: Float = 0
+            let src = x.origin + ch * x.plane
+            for y in 0..<x.h { for q in 0..<x.w { sum += src[y * rs + q] } }
+            dst[ch] = sum * inv
         }
     }
 

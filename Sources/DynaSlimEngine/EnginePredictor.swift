@@ -81,12 +81,8 @@ final class PredictorExecutor: @unchecked Sendable {
                 } }
                 cur = UnsafePointer(y); c = o.outC; h = ho; w = wo
             case .globalAvgPool:
-                let y = next(c), inv = 1 / Float(h * w)
-                for ch in 0..<c {
-                    var sum: Float = 0
-                    for q in 0..<(h * w) { sum += cur[ch * h * w + q] }
-                    y[ch] = sum * inv
-                }
+                let y = next(c)
+                InferenceEngine.globalAvgPool(Activation(ptr: UnsafeMutablePointer(mutating: cur), h: h, w: w, padded: false), channels: c, into: y)
                 cur = UnsafePointer(y); h = 1; w = 1
             case .linear(let fc):
                 for o in 0..<fc.outF {
