@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Engine A/B on slimmed models: for each MODEL[:REFERENCE] argument, alternates ROUNDS runs (env
 # ROUNDS, default 3) of `bench infer` under setting A and setting B at batch 1 and 64 (BATCHES,
-# default "1 64"), and prints per setting the median over rounds of the model's and the reference's
+# default "1 64"; THREADS, default 2), and prints per setting the median over rounds of the model's and the reference's
 # ms and of the measured / FLOP speed-up ratio.
 #   Settings: by default the padded activation layout (DYNASLIM_PADDED_ACTIVATIONS=1 vs 0, with
 #   $DYNASLIM or the release build); with BIN_A and BIN_B set, two builds of dynaslim (e.g. the
@@ -28,7 +28,7 @@ for spec in "$@"; do
     out=""
     for r in $(seq $rounds); do
       for p in A B; do
-        j=$(run $p bench infer "$model" "${ref[@]}" --batch $b --repeats $reps --json |
+        j=$(run $p bench infer "$model" "${ref[@]}" --batch $b --repeats $reps --threads ${THREADS:-2} --json |
             python3 -c "import sys, json; print(json.dumps(json.load(sys.stdin)))")
         out+="$p $j"$'\n'
       done
