@@ -76,6 +76,16 @@ dyn $P-dyn-var-t30 --target 0.3
 dyn $P-dyn-uni-t50-s1 --target 0.5 --rate-target uniform --seed 1
 dyn $P-dyn-uni-t50-s2 --target 0.5 --rate-target uniform --seed 2
 
+# 9. Issue 5's documented variants at T = 0.5, seed 0 (only when VARIANTS=1): kappa = 2, the loss on
+# the hard rate, the two-stage recipe (1 epoch of slimmable stage 1 + 1 dynamic epoch: the same 2
+# epochs), and twice the fine-tuning (4 epochs).
+if [ "${VARIANTS:-0}" = 1 ]; then
+  dyn $P-dyn-var-t50-k2 --target 0.5 --kappa 2
+  dyn $P-dyn-var-t50-hard --target 0.5 --hard-rate
+  dyn $P-dyn-var-t50-2stage --target 0.5 --recipe two-stage --stage1-epochs 1 --epochs 1
+  dyn $P-dyn-var-t50-ft4 --target 0.5 --epochs 4
+fi
+
 # 8. Network Slimming with its sparsity-trained start (only when SPARSITY is set, e.g. 1e-2): the
 # dense model trained S_EPOCHS (default 3) more epochs with SPARSITY * sign(gamma) on the gated BN
 # gammas (lr 0.01 cosine), then pruned at 30 / 50 / 70% and fine-tuned FT_EPOCHS like stage 4.
@@ -109,6 +119,6 @@ if [ -n "${SPARSITY:-}" ]; then
 fi
 
 stamp "report"
-runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
+runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
 $bin report "${runs[@]}" --out $report
 python3 scripts/ns_table.py --dense runs/$D --prefix runs/$P-ns > $report/static_ns_table.md
