@@ -10,16 +10,14 @@ every input, and the measured batch-1 / batch-64 speed-ups with their ratio to t
 `bench infer --record` files). Static runs (no rate) show '-' in the dynamic columns.
 """
 import argparse, os
-from run_files import load
+from run_files import load, load_dense
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dense", required=True)
     ap.add_argument("runs", nargs="+")
     a = ap.parse_args()
-    dense = load(os.path.join(a.dense, "eval.json"))
-    if dense is None:
-        raise SystemExit(f"{a.dense}/eval.json missing")
+    dense = load_dense(a.dense)
     print("| run | accuracy | drop vs dense | MACs/image | FLOP speed-up | rate mean [min, max] (std) | static control "
           "| per-class rate | one-channel layers | measured b1 (/ FLOP) | measured b64 (/ FLOP) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

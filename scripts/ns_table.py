@@ -9,7 +9,7 @@ dense run, and the measured batch-1 / batch-64 speed-ups from `bench infer --rec
 not depend on the weights, so the thin model's files stand in until the fine-tuned model has its own).
 """
 import argparse, os
-from run_files import load
+from run_files import load, load_dense
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -17,9 +17,7 @@ def main():
     ap.add_argument("--prefix", default="runs/c10-ns", help="run directories are PREFIX{R}-thin and PREFIX{R}")
     ap.add_argument("--ratios", default="30,50,70")
     a = ap.parse_args()
-    dense = load(os.path.join(a.dense, "eval.json"))
-    if dense is None:
-        raise SystemExit(f"{a.dense}/eval.json missing: run `dynaslim eval ... --json > {a.dense}/eval.json`")
+    dense = load_dense(a.dense)
     print("| pruning ratio | accuracy before fine-tuning | after fine-tuning | params | MACs/image | FLOP speed-up "
           "| measured speed-up b1 | measured / FLOP b1 | measured speed-up b64 |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -8,3 +8,12 @@ def load(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def load_dense(run_dir):
+    """The dense run's eval.json, which the tables need; exits with a hint when it is missing."""
+    import os
+    e = load(os.path.join(run_dir, "eval.json"))
+    if e is None:
+        raise SystemExit(f"{run_dir}/eval.json missing: run `dynaslim eval ... --json > {run_dir}/eval.json`")
+    return e

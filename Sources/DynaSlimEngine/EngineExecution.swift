@@ -20,7 +20,7 @@ extension InferenceEngine {
             let o: UnsafePointer<Float>
             if let fast = predictorExecutor {
                 let buffer = predictorOut.reserve(n * L)
-                for i in 0..<n { fast.run(image: images.baseAddress! + i * s.count, out: buffer + i * L) }
+                for i in 0..<n { try fast.run(image: images.baseAddress! + i * s.count, out: buffer + i * L) }
                 o = UnsafePointer(buffer)
             } else {
                 o = UnsafePointer(try dynamic.predictor.forward(images: images, n: n, mode: .eval).pointer)

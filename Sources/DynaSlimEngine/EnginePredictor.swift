@@ -50,7 +50,7 @@ final class PredictorExecutor: @unchecked Sendable {
     }
 
     /// out[0..<outputs] = the predictor's raw outputs o for one image [C, H, W].
-    func run(image: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    func run(image: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) throws {
         var cur = image, c = input.c, h = input.h, w = input.w
         var usePing = true
         func next(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -60,16 +60,11 @@ final class PredictorExecutor: @unchecked Sendable {
         for step in steps {
             switch step {
             case let .avgPool(k, s):
-                let ho = (h - k) / s + 1, wo = (w - k) / s + 1, y = next(c * ho * wo), inv = 1 / Float(k * k)
-                for ch in 0..<c {
-                    let src = cur + ch * h * w, dst = y + ch * ho * wo
-                    for oy in 0..<ho { for ox in 0..<wo {
-                        var sum: Float = 0
-                        for ky in 0..<k { for kx in 0..<k { sum += src[(oy * s + ky) * w + ox * s + kx] } }
-                        dst[oy * wo + ox] = sum * inv
-                    } }
-                }
-                cur = UnsafePointer(y); h = ho; w = wo
+                let g = PoolGeometry(batch: 1, channels: c, inHeight: h, inWidth: w, kernel: k, stride: s)
+                let y = next(g.outputCount)
+                try AvgPool2D.forward(g, input: UnsafeBufferPointer(start: cur, count: g.inputCount),
+                                      output: UnsafeMutableBufferPointer(start: y, count: g.outputCount))
+                cur = UnsafePointer(y); h = g.outHeight; w = g.outWidth
             case .conv(let o):
                 let (ho, wo) = o.outSize(h, w), y = next(o.outC * ho * wo)
                 let p = padded.reserve(DirectConv3x3.paddedCount(channels: c, height: h, width: w, stride: o.stride))

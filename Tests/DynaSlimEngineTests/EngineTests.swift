@@ -138,8 +138,8 @@ extension EngineTests {
         let ref = Array(try x.withUnsafeBufferPointer { try model.predictor.forward(images: $0, n: n, mode: .eval) }.buffer)
         let fast = try #require(PredictorExecutor(model.predictor))
         var out = [Float](repeating: .nan, count: n * L)
-        x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { op in
-            for i in 0..<n { fast.run(image: xp.baseAddress! + i * count, out: op.baseAddress! + i * L) }
+        try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { op in
+            for i in 0..<n { try fast.run(image: xp.baseAddress! + i * count, out: op.baseAddress! + i * L) }
         } }
         #expect(compare(out, ref) <= 1e-5, "\(size)x\(size)")
     }
