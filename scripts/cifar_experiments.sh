@@ -86,6 +86,24 @@ if [ "${VARIANTS:-0}" = 1 ]; then
   dyn $P-dyn-var-t50-ft4 --target 0.5 --epochs 4
 fi
 
+# 10. The rest of issue 5's grid (only when GRID=1): the uniform rule at T = 0.3 / 0.7, and the
+# two-stage recipe (same 2 epochs: 1 slimmable + 1 dynamic) for both rules at T = 0.5 / 0.3 / 0.7,
+# then its seeds 1 and 2 at T = 0.5.
+if [ "${GRID:-0}" = 1 ]; then
+  two=(--recipe two-stage --stage1-epochs 1 --epochs 1)
+  dyn $P-dyn-uni-t30 --target 0.3 --rate-target uniform
+  dyn $P-dyn-uni-t70 --target 0.7 --rate-target uniform
+  dyn $P-dyn-uni-t50-2stage --target 0.5 --rate-target uniform "${two[@]}"
+  dyn $P-dyn-var-t30-2stage --target 0.3 "${two[@]}"
+  dyn $P-dyn-var-t70-2stage --target 0.7 "${two[@]}"
+  dyn $P-dyn-uni-t30-2stage --target 0.3 --rate-target uniform "${two[@]}"
+  dyn $P-dyn-uni-t70-2stage --target 0.7 --rate-target uniform "${two[@]}"
+  for s in 1 2; do
+    dyn $P-dyn-var-t50-2stage-s$s --target 0.5 --seed $s "${two[@]}"
+    dyn $P-dyn-uni-t50-2stage-s$s --target 0.5 --rate-target uniform --seed $s "${two[@]}"
+  done
+fi
+
 # 8. Network Slimming with its sparsity-trained start (only when SPARSITY is set, e.g. 1e-2): the
 # dense model trained S_EPOCHS (default 3) more epochs with SPARSITY * sign(gamma) on the gated BN
 # gammas (lr 0.01 cosine), then pruned at 30 / 50 / 70% and fine-tuned FT_EPOCHS like stage 4.
@@ -119,6 +137,6 @@ if [ -n "${SPARSITY:-}" ]; then
 fi
 
 stamp "report"
-runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
+runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4 $P-dyn-uni-t30 $P-dyn-uni-t70 $P-dyn-uni-t50-2stage $P-dyn-var-t30-2stage $P-dyn-var-t70-2stage $P-dyn-uni-t30-2stage $P-dyn-uni-t70-2stage $P-dyn-var-t50-2stage-s1 $P-dyn-uni-t50-2stage-s1 $P-dyn-var-t50-2stage-s2 $P-dyn-uni-t50-2stage-s2; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
 $bin report "${runs[@]}" --out $report
 python3 scripts/ns_table.py --dense runs/$D --prefix runs/$P-ns > $report/static_ns_table.md

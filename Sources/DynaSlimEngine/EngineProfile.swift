@@ -1,6 +1,6 @@
 // Per-step timing of single-image runs (`dynaslim bench infer --profile`): where a thinned or
 // dynamic model loses against its FLOP count. Off by default; when on, each step of the padded
-// batch-1 path adds its wall time and MACs to a named entry.
+// batch-1 path adds its wall time and MACs to a named entry (reported as the median per call).
 import Dispatch
 
 public final class EngineProfile: @unchecked Sendable {
@@ -9,6 +9,16 @@ public final class EngineProfile: @unchecked Sendable {
         public var nanoseconds: UInt64 = 0
         public var macs: Double = 0
         public var calls = 0
+        /// Every call's wall time, for the median (the host's slow spells and preemptions put
+        /// outliers of hundreds of microseconds into a mean).
+        public var samples: [UInt64] = []
+        /// Median microseconds per call.
+        public var medianMicroseconds: Double {
+            guard !samples.isEmpty else { return 0 }
+            return Double(samples.sorted()[samples.count / 2]) / 1e3
+        }
+        /// MACs per call.
+        public var macsPerCall: Double { macs / Double(max(1, calls)) }
     }
     /// Steps in first-seen order.
     public private(set) var entries: [Entry] = []
@@ -24,6 +34,7 @@ public final class EngineProfile: @unchecked Sendable {
         entries[i].nanoseconds &+= dt
         entries[i].macs += Double(macs)
         entries[i].calls += 1
+        entries[i].samples.append(dt)
     }
 
     public func reset() { entries = []; index = [:] }

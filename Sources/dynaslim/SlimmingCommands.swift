@@ -113,22 +113,23 @@ struct BenchInfer: ParsableCommand {
     }
 }
 
-/// Per step: mean microseconds per image and GFLOP/s of the model and of the dense reference, and
-/// the step's measured vs FLOP speed-up (where a thin model loses against its MAC count).
+/// Per step: median microseconds per image and GFLOP/s of the model and of the dense reference,
+/// and the step's measured vs FLOP speed-up (where a thin model loses against its MAC count).
 func printProfile(model: EngineProfile, dense: EngineProfile) {
     let d = Dictionary(dense.entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     print("\(pad("step", 22)) \(pad("model us", 9)) \(pad("GFLOP/s", 8)) \(pad("dense us", 9)) \(pad("GFLOP/s", 8)) \(pad("measured", 9)) FLOP speed-up")
+    func gflops(_ e: EngineProfile.Entry) -> Double { e.macs > 0 ? 2 * e.macsPerCall / (e.medianMicroseconds * 1e3) : 0 }
     var mt = 0.0, dt = 0.0
     for e in model.entries {
-        let us = Double(e.nanoseconds) / Double(max(1, e.calls)) / 1e3, g = e.macs > 0 ? 2 * e.macs / Double(e.nanoseconds) : 0
+        let us = e.medianMicroseconds
         mt += us
-        guard let r = d[e.name] else { print("\(pad(e.name, 22)) \(pad(f(us, 1), 9)) \(pad(f(g, 1), 8))"); continue }
-        let dus = Double(r.nanoseconds) / Double(max(1, r.calls)) / 1e3, dg = r.macs > 0 ? 2 * r.macs / Double(r.nanoseconds) : 0
+        guard let r = d[e.name] else { print("\(pad(e.name, 22)) \(pad(f(us, 1), 9)) \(pad(f(gflops(e), 1), 8))"); continue }
+        let dus = r.medianMicroseconds
         dt += dus
-        let flop = e.macs > 0 ? (r.macs / Double(r.calls)) / (e.macs / Double(e.calls)) : 1
-        print("\(pad(e.name, 22)) \(pad(f(us, 1), 9)) \(pad(f(g, 1), 8)) \(pad(f(dus, 1), 9)) \(pad(f(dg, 1), 8)) \(pad(f(dus / us) + "x", 9)) \(f(flop))x")
+        let flop = e.macs > 0 ? r.macsPerCall / e.macsPerCall : 1
+        print("\(pad(e.name, 22)) \(pad(f(us, 1), 9)) \(pad(f(gflops(e), 1), 8)) \(pad(f(dus, 1), 9)) \(pad(f(gflops(r), 1), 8)) \(pad(f(dus / us) + "x", 9)) \(f(flop))x")
     }
-    print("\(pad("sum of steps", 22)) \(pad(f(mt, 1), 9)) \(pad("", 8)) \(pad(f(dt, 1), 9))")
+    print("\(pad("sum of step medians", 22)) \(pad(f(mt, 1), 9)) \(pad("", 8)) \(pad(f(dt, 1), 9))")
 }
 
 struct ReportCommand: ParsableCommand {
