@@ -86,6 +86,16 @@ public enum AvgPool2D {
     public static func forward(_ g: PoolGeometry, input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>) throws(ShapeError) {
         try g.validate("avgpool forward", input: input.count, output: output.count)
         let H = g.inHeight, W = g.inWidth, Ho = g.outHeight, Wo = g.outWidth, inv = 1 / Float(g.kernel * g.kernel)
+        if g.kernel == 2 && g.stride == 2 {
+            // The threshold predictor's input pool (2x2, stride 2): the same sums in the same order
+            // on row pointers; the general loop's index arithmetic took ~5 us per CIFAR image.
+            let x = input.baseAddress!, y = output.baseAddress!
+            for p in 0..<g.planes { for oy in 0..<Ho {
+                let r0 = x + (p * H + 2 * oy) * W, r1 = r0 + W, d = y + (p * Ho + oy) * Wo
+                for ox in 0..<Wo { d[ox] = (r0[2 * ox] + r0[2 * ox + 1] + r1[2 * ox] + r1[2 * ox + 1]) * inv }
+            } }
+            return
+        }
         for p in 0..<g.planes { for oy in 0..<Ho { for ox in 0..<Wo {
             var s: Float = 0
             for ky in 0..<g.kernel { for kx in 0..<g.kernel { s += input[(p * H + oy * g.stride + ky) * W + ox * g.stride + kx] } }

@@ -13,28 +13,25 @@ extension InferenceEngine {
         try ShapeError.check("engine", "logits", count: logits.count, expected: n * classes, shape: [n, classes])
         var k = [Int32](repeating: 0, count: max(1, n * L))
         for i in 0..<n { for l in 0..<L { k[i * L + l] = Int32(gateWidths[l]) } }
-        if let dynamic {
-            // Thresholds from the predictor; k = how many sorted |gamma| reach the threshold (>= 1).
-            let t0 = profile != nil ? EngineProfile.now() : 0
-            defer { profile?.add("predictor", since: t0) }
-            let o: UnsafePointer<Float>
-            if let fast = predictorExecutor {
-                let buffer = predictorOut.reserve(n * L)
-                for i in 0..<n { try fast.run(image: images.baseAddress! + i * s.count, out: buffer + i * L) }
-                o = UnsafePointer(buffer)
-            } else {
-                o = UnsafePointer(try dynamic.predictor.forward(images: images, n: n, mode: .eval).pointer)
-            }
-            for l in 0..<L {
-                let a = sortedAbsGamma[l]
-                let (lo, hi) = GateRule.range(a)
-                for i in 0..<n {
-                    let t = dynamic.fixedThresholds?[l] ?? GateRule.threshold(o[i * L + l], lo: lo, hi: hi)
-                    var low = 0, high = a.count  // first index with a[idx] < t
-                    while low < high { let mid = (low + high) / 2; if a[mid] >= t { low = mid + 1 } else { high = mid } }
-                    k[i * L + l] = Int32(max(1, low))
+        if n == 1 && threads > 1 && overlapsPredictor {
+            // Batch 1 on two cores: a helper runs the predictor while the caller starts the stem
+            // conv, which is ungated and so needs no thresholds (runPadded's `alongside`).
+            let errors = ErrorBox(), image = SendableConstPointer(images.baseAddress!)
+            try k.withUnsafeMutableBufferPointer { kp in
+                let kk = SendablePointer(kp.baseAddress!)
+                try runPadded(images.baseAddress!, first: 0, kept: UnsafePointer(kp.baseAddress!), ctx: contexts[0], parallel: true,
+                              out: logits.baseAddress!) {
+                    do { try self.predictKept(image.base, n: 1, into: kk.base) } catch { errors.set(error) }
                 }
             }
+            if let e = errors.error { throw e }
+            if let kept { for i in 0..<min(kept.count, L) { kept[i] = k[i] } }
+            return
+        }
+        if dynamic != nil {
+            let t0 = profile != nil ? EngineProfile.now() : 0
+            defer { profile?.add("predictor", since: t0) }
+            try k.withUnsafeMutableBufferPointer { try predictKept(images.baseAddress!, n: n, into: $0.baseAddress!) }
         }
         if let fbs {  // reported only: FBS convs select their channels themselves
             for i in 0..<n { for l in 0..<L { k[i * L + l] = Int32(fbs.kept(channels: gateWidths[l])) } }
@@ -61,6 +58,42 @@ extension InferenceEngine {
             for (dst, src) in order.enumerated() { (logits.baseAddress! + src * classes).update(from: ys + dst * classes, count: classes) }
         } else {
             try runBatched(x.base, n: n, kept: kk, out: y.base)
+        }
+    }
+
+    /// Whether batch-1 runs can overlap the predictor with the first op: a dynamic model on the
+    /// engine's fast predictor whose first op is an ungated direct conv on the padded path (ResNet's
+    /// stem; VGG's and M-CifarNet's first convs are gated).
+    var overlapsPredictor: Bool {
+        guard dynamic != nil, predictorExecutor != nil, paddedActivations, contexts[0].paddedBuffers != nil, Conv2D.useDirect3x3,
+              case .conv(let o)? = ops.first, o.inGate == nil, o.outGate == nil else { return false }
+        return Self.direct(Conv2DGeometry(batch: 1, inChannels: o.inC, inHeight: config.inputHeight, inWidth: config.inputWidth,
+                                          outChannels: o.outC, kernel: o.kernel, stride: o.stride, padding: o.padding))
+    }
+
+    /// k[i * L + l] = how many of gated layer l's sorted |gamma| reach image i's threshold (>= 1),
+    /// the thresholds from the predictor (or the model's fixed ones, the static control).
+    func predictKept(_ images: UnsafePointer<Float>, n: Int, into k: UnsafeMutablePointer<Int32>) throws {
+        guard let dynamic else { return }
+        let s = config.inputShape, L = gateWidths.count
+        let o: UnsafePointer<Float>
+        if let fast = predictorExecutor {
+            let buffer = predictorOut.reserve(n * L)
+            for i in 0..<n { try fast.run(image: images + i * s.count, out: buffer + i * L) }
+            o = UnsafePointer(buffer)
+        } else {
+            o = UnsafePointer(try dynamic.predictor.forward(images: UnsafeBufferPointer(start: images, count: n * s.count), n: n, mode: .eval).pointer)
+        }
+        for l in 0..<L {
+            let (lo, hi) = gateRanges[l], fixed = dynamic.fixedThresholds?[l]
+            sortedAbsGamma[l].withUnsafeBufferPointer { a in
+                for i in 0..<n {
+                    let t = fixed ?? GateRule.threshold(o[i * L + l], lo: lo, hi: hi)
+                    var low = 0, high = a.count  // first index with a[idx] < t
+                    while low < high { let mid = (low + high) / 2; if a[mid] >= t { low = mid + 1 } else { high = mid } }
+                    k[i * L + l] = Int32(max(1, low))
+                }
+            }
         }
     }
 
@@ -92,7 +125,10 @@ extension InferenceEngine {
     /// its own k are zeroed, so results equal running the images one by one.
     func runGroup(_ input: UnsafePointer<Float>, count g: Int, first: Int, kept: [Int32], ctx: SampleContext, parallel: Bool,
                   out: UnsafeMutablePointer<Float>) throws {
-        if g == 1 && paddedActivations && contexts[0].paddedBuffers != nil && Conv2D.useDirect3x3 { try runPadded(input, first: first, kept: kept, ctx: ctx, parallel: parallel, out: out); return }
+        if g == 1 && paddedActivations && contexts[0].paddedBuffers != nil && Conv2D.useDirect3x3 {
+            try kept.withUnsafeBufferPointer { try runPadded(input, first: first, kept: $0.baseAddress!, ctx: ctx, parallel: parallel, out: out) }
+            return
+        }
         let L = gateWidths.count
         func ks(_ gate: Int?) -> [Int]? { gate.map { l in (0..<g).map { Int(kept[(first + $0) * L + l]) } } }
         var cur = UnsafeMutablePointer(mutating: input)

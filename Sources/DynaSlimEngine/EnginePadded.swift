@@ -85,9 +85,12 @@ extension InferenceEngine {
         return sizes
     }
 
-    /// runGroup for one image (g == 1) in the padded layout; same results.
-    func runPadded(_ input: UnsafePointer<Float>, first: Int, kept: [Int32], ctx: SampleContext, parallel: Bool,
-                   out: UnsafeMutablePointer<Float>) throws {
+    /// runGroup for one image (g == 1) in the padded layout; same results. `kept` is read from
+    /// the second op on: with `alongside` (parallel runs whose first op is an ungated direct conv),
+    /// a helper core runs alongside() and then the first op's last output rows while the caller
+    /// computes the rest, so alongside may fill `kept` (the predictor: InferenceEngine.run).
+    func runPadded(_ input: UnsafePointer<Float>, first: Int, kept: UnsafePointer<Int32>, ctx: SampleContext, parallel: Bool,
+                   out: UnsafeMutablePointer<Float>, alongside: (@Sendable () -> Void)? = nil) throws {
         let L = gateWidths.count
         func k(_ gate: Int?, _ full: Int) -> Int { gate.map { Int(kept[first * L + $0]) } ?? full }
         var cur = Activation(ptr: UnsafeMutablePointer(mutating: input), h: config.inputHeight, w: config.inputWidth, padded: false)
@@ -121,10 +124,12 @@ extension InferenceEngine {
             tick()
             switch op {
             case .conv(let o):
+                let side = step == 0 && parallel ? alongside : nil
+                precondition(side == nil || (o.inGate == nil && o.outGate == nil), "only an ungated first conv runs alongside")
                 let outK = k(o.outGate, o.outC), inK = k(o.inGate, active)
                 let dst = destination(o, cur, middle: false, avoid: cur.ptr)
-                convAnyLayout(o, cur, inK: inK, rows: outK, dst, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
-                tock("\(step) conv \(dst.h)x\(dst.w)", o, inK: inK, rows: outK, dst)
+                convAnyLayout(o, cur, inK: inK, rows: outK, dst, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel, alongside: side)
+                tock("\(step) conv \(dst.h)x\(dst.w)\(side != nil ? " + predictor" : "")", o, inK: inK, rows: outK, dst)
                 cur = dst; active = outK
             case .block(let b):
                 let mid = k(b.conv1.outGate, b.conv1.outC)
@@ -241,10 +246,12 @@ extension InferenceEngine {
     /// y = act(conv(x[0..<inK]) rows 0..<rows + bias (+ residual)) for one image, any layouts: the
     /// direct kernel reads a padded stride-1 input in place and writes y's interior (y must be
     /// padded then); other convs run the GEMM path on plain copies.
+    /// With `alongside` (direct convs only), a helper core runs it before its share of the rows.
     func convAnyLayout(_ o: ConvOp, _ x: Activation, inK: Int, rows: Int, _ y: Activation, residual: Activation?, reluAfter: Bool,
-                       ctx: SampleContext, parallel: Bool) {
+                       ctx: SampleContext, parallel: Bool, alongside: (@Sendable () -> Void)? = nil) {
         let geo = geometry(o, x, inK: inK)
         guard Self.direct(geo) else {
+            precondition(alongside == nil, "only direct convs run work alongside")
             let xp = plain(x, channels: inK, scratch: ctx.unpadX)
             let rp = residual.map { UnsafePointer(plain($0, channels: o.outC, scratch: ctx.unpadResidual)) }
             precondition(!y.padded)
@@ -279,7 +286,19 @@ extension InferenceEngine {
             }
             // Batch 1: the cores split the output pixel rows (an even split at any width), each
             // padding only the input rows its output rows read.
-            if useThreads { pool.forChunks(ho) { chunk, pixelRows in body(chunk, pixelRows) } } else { body(ctx.index, nil) }
+            if let alongside {
+                // The helper's extra work (the predictor, ~10 us on CIFAR) is worth about 3/4 of a
+                // ResNet stem's rows on one core, so it takes the last quarter (measured: the same
+                // as giving the caller every row, and both ahead of predictor-then-stem).
+                pool.forTwo(ho, first: ho - ho / 4) { chunk, pixelRows in
+                    if chunk == 1 { alongside() }
+                    if !pixelRows.isEmpty { body(chunk, pixelRows) }
+                }
+            } else if useThreads {
+                pool.forChunks(ho) { chunk, pixelRows in body(chunk, pixelRows) }
+            } else {
+                body(ctx.index, nil)
+            }
         } }
     }
 

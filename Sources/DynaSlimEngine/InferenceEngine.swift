@@ -42,6 +42,8 @@ public final class InferenceEngine: @unchecked Sendable {
     public let gateWidths: [Int]
     /// Per gated layer, |gamma| sorted descending (the reordered channels' importances).
     let sortedAbsGamma: [[Float]]
+    /// Per gated layer, GateRule.range of its |gamma| (constant for a loaded model).
+    let gateRanges: [(lo: Float, hi: Float)]
     let dynamic: DynamicModel?
     /// FBS: per-input top-k channels by predicted saliency (arbitrary sets: weight rows / columns gathered).
     let fbs: FBSModel?
@@ -137,6 +139,7 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         gateWidths = widths
         sortedAbsGamma = sorted
+        gateRanges = sorted.map { GateRule.range($0) }
         // Largest activation per sample, for the ping-pong buffers.
         var maxAct = config.inputShape.count, c = config.inputChannels, h = config.inputHeight, w = config.inputWidth
         for op in ops {

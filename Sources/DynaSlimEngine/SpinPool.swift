@@ -89,17 +89,34 @@ public final class SpinPool: @unchecked Sendable {
     public func forChunks(_ count: Int, _ body: @Sendable (Int, Range<Int>) -> Void) {
         let n = min(threads, count)
         if n <= 1 { if count > 0 { body(0, 0..<count) }; return }
+        fork(chunks: n, body) { c in Parallel.chunkRange(count: count, chunks: n, index: c) }
+    }
+
+    /// Two chunks, [0, first) for the caller (chunk 0) and [first, count) for a helper (chunk 1),
+    /// both run even when empty (a chunk may have other work to do first). One thread: both in turn.
+    public func forTwo(_ count: Int, first: Int, _ body: @Sendable (Int, Range<Int>) -> Void) {
+        let first = min(max(first, 0), count)
+        guard threads >= 2 else { body(0, 0..<first); body(1, first..<count); return }
+        fork(chunks: 2, body) { c in c == 0 ? 0..<first : first..<count }
+    }
+
+    /// Runs body(c, range(c)) for c in 0..<n, the caller taking chunk 0.
+    private func fork(chunks n: Int, _ body: @Sendable (Int, Range<Int>) -> Void, range: @escaping @Sendable (Int) -> Range<Int>) {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
-            Parallel.forChunks(count, threads: threads, body)
+            // Another caller holds the pool: Dispatch.
+            withoutActuallyEscaping(body) { b in
+                let box = UnsafeSendableBox(b)
+                DispatchQueue.concurrentPerform(iterations: n) { c in box.value(c, range(c)) }
+            }
             return
         }
         defer { busy.store(false, ordering: .releasing) }
         withoutActuallyEscaping(body) { b in
             chunks = n
-            job = { c in b(c, Parallel.chunkRange(count: count, chunks: n, index: c)) }
+            job = { c in b(c, range(c)) }
             pending.store(threads - 1, ordering: .releasing)
             generation.wrappingIncrement(ordering: .acquiringAndReleasing)
-            b(0, Parallel.chunkRange(count: count, chunks: n, index: 0))
+            b(0, range(0))
             var spins = 0
             while pending.load(ordering: .acquiring) > 0 {
                 spins += 1
@@ -110,3 +127,6 @@ public final class SpinPool: @unchecked Sendable {
         }
     }
 }
+
+/// A non-Sendable closure handed to Dispatch for the duration of one call (the fallback path).
+private struct UnsafeSendableBox<T>: @unchecked Sendable { let value: T; init(_ v: T) { value = v } }

@@ -123,7 +123,7 @@ func printProfile(model: EngineProfile, dense: EngineProfile) {
     for e in model.entries {
         let us = e.medianMicroseconds
         mt += us
-        guard let r = d[e.name] else { print("\(pad(e.name, 22)) \(pad(f(us, 1), 9)) \(pad(f(gflops(e), 1), 8))"); continue }
+        guard let r = d[e.name] ?? d[e.name.replacingOccurrences(of: " + predictor", with: "")] else { print("\(pad(e.name, 22)) \(pad(f(us, 1), 9)) \(pad(f(gflops(e), 1), 8))"); continue }
         let dus = r.medianMicroseconds
         dt += dus
         let flop = e.macs > 0 ? r.macsPerCall / e.macsPerCall : 1

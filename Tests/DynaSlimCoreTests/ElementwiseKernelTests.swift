@@ -39,6 +39,17 @@ struct ElementwiseKernelTests {
         #expect(TestSupport.gradientError(naive, num) < 1e-6)
     }
 
+    @Test("average pool 2x2 stride 2 (the predictor's fast path) equals the naive twin, odd sizes included")
+    func avgPool2x2() throws {
+        for (h, w) in [(32, 32), (7, 5), (2, 2)] {
+            let g = PoolGeometry(batch: 2, channels: 3, inHeight: h, inWidth: w, kernel: 2, stride: 2)
+            let x = TestSupport.randomFloats(g.inputCount, seed: 9)
+            var y = [Float](repeating: .nan, count: g.outputCount)
+            try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { try AvgPool2D.forward(g, input: xp, output: $0) } }
+            #expect(TestSupport.relativeError(y, AvgPool2D.forwardNaive(g, input: x.map(Double.init))) <= 1e-6)
+        }
+    }
+
     @Test("average pool and global average pool")
     func avgPool() throws {
         let g = PoolGeometry(batch: 2, channels: 2, inHeight: 5, inWidth: 4, kernel: 2, stride: 1)
