@@ -168,3 +168,29 @@ struct EngineFBSTests {
         #expect(EngineTests().compare(out, ref) <= 1e-4)
     }
 }
+
+extension EngineTests {
+    @Test("global average pool in lanes equals a double-precision sum, padded and plain layouts, any width")
+    func globalAvgPoolLanes() {
+        for (h, w) in [(8, 8), (5, 7), (3, 20), (1, 1)] {
+            let channels = 3
+            for padded in [false, true] {
+                let count = padded ? Activation.paddedCount(channels: channels, h: h, w: w) : channels * h * w
+                let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                defer { buffer.deallocate() }
+                buffer.initialize(repeating: .nan, count: count)  // borders must not be read
+                let x = Activation(ptr: buffer, h: h, w: w, padded: padded)
+                var rng = SplitMix64(seed: UInt64(h * 100 + w))
+                var expected = [Double](repeating: 0, count: channels)
+                for c in 0..<channels { for y in 0..<h { for q in 0..<w {
+                    let v = rng.nextNormal()
+                    x.origin[c * x.plane + y * x.rowStride + q] = v
+                    expected[c] += Double(v) / Double(h * w)
+                } } }
+                var out = [Float](repeating: 0, count: channels)
+                InferenceEngine.globalAvgPool(x, channels: channels, into: &out)
+                for c in 0..<channels { #expect(abs(Double(out[c]) - expected[c]) <= 1e-5, "\(h)x\(w) padded \(padded)") }
+            }
+        }
+    }
+}
