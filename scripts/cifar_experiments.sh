@@ -78,22 +78,22 @@ dyn $P-dyn-uni-t50-s2 --target 0.5 --rate-target uniform --seed 2
 
 # 9. Issue 5's documented variants at T = 0.5, seed 0 (only when VARIANTS=1): kappa = 2, the loss on
 # the hard rate, the two-stage recipe (1 epoch of slimmable stage 1 + 1 dynamic epoch: the same 2
-# epochs), and twice the fine-tuning (4 epochs).
+# epochs) for both rules, kappa 2 with the hard rate together, and twice the fine-tuning (4 epochs).
+two=(--recipe two-stage --stage1-epochs 1 --epochs 1)
 if [ "${VARIANTS:-0}" = 1 ]; then
   dyn $P-dyn-var-t50-k2 --target 0.5 --kappa 2
   dyn $P-dyn-var-t50-hard --target 0.5 --hard-rate
-  dyn $P-dyn-var-t50-2stage --target 0.5 --recipe two-stage --stage1-epochs 1 --epochs 1
+  dyn $P-dyn-var-t50-2stage --target 0.5 "${two[@]}"
+  dyn $P-dyn-uni-t50-2stage --target 0.5 --rate-target uniform "${two[@]}"
+  dyn $P-dyn-var-t50-k2-hard --target 0.5 --kappa 2 --hard-rate
   dyn $P-dyn-var-t50-ft4 --target 0.5 --epochs 4
 fi
 
 # 10. The rest of issue 5's grid (only when GRID=1): the uniform rule at T = 0.3 / 0.7, and the
-# two-stage recipe (same 2 epochs: 1 slimmable + 1 dynamic) for both rules at T = 0.5 / 0.3 / 0.7,
-# then its seeds 1 and 2 at T = 0.5.
+# two-stage recipe for both rules at T = 0.3 / 0.7, then its seeds 1 and 2 at T = 0.5.
 if [ "${GRID:-0}" = 1 ]; then
-  two=(--recipe two-stage --stage1-epochs 1 --epochs 1)
   dyn $P-dyn-uni-t30 --target 0.3 --rate-target uniform
   dyn $P-dyn-uni-t70 --target 0.7 --rate-target uniform
-  dyn $P-dyn-uni-t50-2stage --target 0.5 --rate-target uniform "${two[@]}"
   dyn $P-dyn-var-t30-2stage --target 0.3 "${two[@]}"
   dyn $P-dyn-var-t70-2stage --target 0.7 "${two[@]}"
   dyn $P-dyn-uni-t30-2stage --target 0.3 --rate-target uniform "${two[@]}"
@@ -137,6 +137,6 @@ if [ -n "${SPARSITY:-}" ]; then
 fi
 
 stamp "report"
-runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4 $P-dyn-uni-t30 $P-dyn-uni-t70 $P-dyn-uni-t50-2stage $P-dyn-var-t30-2stage $P-dyn-var-t70-2stage $P-dyn-uni-t30-2stage $P-dyn-uni-t70-2stage $P-dyn-var-t50-2stage-s1 $P-dyn-uni-t50-2stage-s1 $P-dyn-var-t50-2stage-s2 $P-dyn-uni-t50-2stage-s2; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
+runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4 $P-dyn-var-t50-k2-hard $P-dyn-uni-t30 $P-dyn-uni-t70 $P-dyn-uni-t50-2stage $P-dyn-var-t30-2stage $P-dyn-var-t70-2stage $P-dyn-uni-t30-2stage $P-dyn-uni-t70-2stage $P-dyn-var-t50-2stage-s1 $P-dyn-uni-t50-2stage-s1 $P-dyn-var-t50-2stage-s2 $P-dyn-uni-t50-2stage-s2; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
 $bin report "${runs[@]}" --out $report
 python3 scripts/ns_table.py --dense runs/$D --prefix runs/$P-ns > $report/static_ns_table.md

@@ -274,42 +274,40 @@ extension InferenceEngine {
         let inPlace = s == 1 && x.padded
         let padCount = inPlace ? 0 : DirectConv3x3.paddedCount(channels: inK, height: x.h, width: x.w, stride: s)
         let useThreads = parallel && threads > 1 && rows * geo.colRows * P >= 1 << 16
-        let relu = o.relu || reluAfter
-        let xs = SendableConstPointer(x.ptr), xo = SendableConstPointer(x.origin), xPlane = x.plane, xRow = x.rowStride
-        let yo = SendablePointer(y.origin), yPlane = y.plane, yRow = y.rowStride
-        let ro = residual.map { SendableConstPointer($0.origin) }, rPlane = residual?.plane ?? 0, rRow = residual?.rowStride ?? 0
-        let h = x.h, w = x.w
-        o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
-            let weight = SendableConstPointer(wp.baseAddress!), bias = SendableConstPointer(bp.baseAddress!), lda = o.rowLength
-            let body: @Sendable (Int, Range<Int>?) -> Void = { chunk, pixelRows in
-                var input = xs.base
-                if !inPlace {
-                    let own = self.contexts[chunk].col.reserve(padCount)
-                    DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xo.base, channelStride: xPlane, rowStride: xRow, into: own,
-                                      stride: s, forOutputRows: pixelRows)
-                    input = UnsafePointer(own)
-                }
-                DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: input, weight: weight.base, weightStride: lda,
-                                      bias: bias.base, residual: ro?.base, residualStride: rPlane, residualRowStride: rRow, relu: relu,
-                                      output: yo.base, outputStride: yPlane, outputRowStride: yRow, rows: 0..<rows, pixelRows: pixelRows,
-                                      stride: s)
+        let chunks = useThreads || alongside != nil ? min(threads, ho) : 1
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: max(threads, 1)) { pads in
+            // Each core pads the input rows its output rows read into its own buffer (reserved
+            // here: the job itself touches no object).
+            if !inPlace {
+                if chunks > 1 { for c in 0..<chunks { pads[c] = contexts[c].col.reserve(padCount) } } else { pads[0] = ctx.col.reserve(padCount) }
             }
-            // Batch 1: the cores split the output pixel rows (an even split at any width), each
-            // padding only the input rows its output rows read.
-            if let alongside {
-                // The helper's extra work (the predictor, ~10 us on CIFAR) is worth about 3/4 of a
-                // ResNet stem's rows on one core, so it takes the last quarter (measured: the same
-                // as giving the caller every row, and both ahead of predictor-then-stem).
-                pool.forTwo(ho, first: ho - ho / 4) { chunk, pixelRows in
-                    if chunk == 1 { alongside() }
-                    if !pixelRows.isEmpty { body(chunk, pixelRows) }
+            o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
+                var job = DirectConvJob(input: UnsafePointer(x.ptr), source: UnsafePointer(x.origin), sourcePlane: x.plane,
+                                        sourceRow: x.rowStride, inPlace: inPlace, pads: pads.baseAddress!, inChannels: inK,
+                                        height: x.h, width: x.w, stride: s, weight: wp.baseAddress!, weightStride: o.rowLength,
+                                        bias: bp.baseAddress!, residual: residual.map { UnsafePointer($0.origin) },
+                                        residualPlane: residual?.plane ?? 0, residualRow: residual?.rowStride ?? 0, relu: o.relu || reluAfter,
+                                        output: y.origin, outputPlane: y.plane, outputRow: y.rowStride, rows: rows)
+                withUnsafePointer(to: &job) { jp in
+                    let context = UnsafeRawPointer(jp)
+                    if let alongside {
+                        // The helper's extra work (the predictor, ~10 us on CIFAR) is worth about 3/4
+                        // of a ResNet stem's rows on one core, so it takes the last quarter (measured:
+                        // the same as giving the caller every row, and both ahead of predictor-then-stem).
+                        let c = SendableConstRaw(context)
+                        pool.forTwo(ho, first: ho - ho / 4) { chunk, pixelRows in
+                            if chunk == 1 { alongside() }
+                            if !pixelRows.isEmpty { DirectConvJob.run(c.base, chunk, pixelRows.lowerBound, pixelRows.upperBound) }
+                        }
+                    } else if chunks > 1 {
+                        // Batch 1: the cores split the output pixel rows (an even split at any width).
+                        pool.forChunks(ho, raw: DirectConvJob.run, context: context)
+                    } else {
+                        DirectConvJob.run(context, 0, 0, ho)
+                    }
                 }
-            } else if useThreads {
-                pool.forChunks(ho) { chunk, pixelRows in body(chunk, pixelRows) }
-            } else {
-                body(ctx.index, nil)
-            }
-        } }
+            } }
+        }
     }
 
     /// x's first `channels` channels as plain planes: x itself, or a copy of its interior.
@@ -322,4 +320,43 @@ extension InferenceEngine {
         }
         return dst
     }
+}
+
+/// One direct conv's arguments as plain values, for SpinPool's allocation-free forks: run(context,
+/// chunk, lower, upper) computes output pixel rows [lower, upper) of every channel in 0..<rows,
+/// padding (when not reading the input in place) the input rows they need into pads[chunk].
+struct DirectConvJob {
+    var input: UnsafePointer<Float>           // the padded input, read in place when inPlace
+    var source: UnsafePointer<Float>          // else: pixel (0, 0) of the input to pad
+    var sourcePlane: Int, sourceRow: Int
+    var inPlace: Bool
+    var pads: UnsafePointer<UnsafeMutablePointer<Float>>
+    var inChannels: Int, height: Int, width: Int, stride: Int
+    var weight: UnsafePointer<Float>, weightStride: Int
+    var bias: UnsafePointer<Float>
+    var residual: UnsafePointer<Float>?, residualPlane: Int, residualRow: Int
+    var relu: Bool
+    var output: UnsafeMutablePointer<Float>, outputPlane: Int, outputRow: Int
+    var rows: Int
+
+    static let run: SpinPool.RawJob = { context, chunk, lower, upper in
+        let j = context!.assumingMemoryBound(to: DirectConvJob.self).pointee
+        var input = j.input
+        if !j.inPlace {
+            let own = j.pads[chunk]
+            DirectConv3x3.pad(channels: 0..<j.inChannels, height: j.height, width: j.width, j.source, channelStride: j.sourcePlane,
+                              rowStride: j.sourceRow, into: own, stride: j.stride, forOutputRows: lower..<upper)
+            input = UnsafePointer(own)
+        }
+        DirectConv3x3.compute(inChannels: j.inChannels, height: j.height, width: j.width, padded: input, weight: j.weight,
+                              weightStride: j.weightStride, bias: j.bias, residual: j.residual, residualStride: j.residualPlane,
+                              residualRowStride: j.residualRow, relu: j.relu, output: j.output, outputStride: j.outputPlane,
+                              outputRowStride: j.outputRow, rows: 0..<j.rows, pixelRows: lower..<upper, stride: j.stride)
+    }
+}
+
+/// A raw pointer handed to a @Sendable closure (its pointee outlives the fork).
+struct SendableConstRaw: @unchecked Sendable {
+    let base: UnsafeRawPointer
+    init(_ base: UnsafeRawPointer) { self.base = base }
 }

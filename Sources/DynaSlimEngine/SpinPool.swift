@@ -27,7 +27,7 @@ public final class SpinPool: @unchecked Sendable {
     private static let line = 128
     private let storage: UnsafeMutableRawPointer
     /// Line 0: bumped by the caller to start a fork; line 1: helpers still running; line 2: the
-    /// pool is in use; line 3: shut down.
+    /// pool is in use; line 3: shut down; line 4: the current raw job (forChunks(_:raw:context:)).
     private let generation: UnsafeAtomic<Int>
     private let pending: UnsafeAtomic<Int>
     private let busy: UnsafeAtomic<Bool>
@@ -40,9 +40,22 @@ public final class SpinPool: @unchecked Sendable {
     private var job: ((Int) -> Void)?
     private var chunks = 0
 
+    /// A job as a C-convention function and a pointer to its arguments: fn(context, chunk, lower,
+    /// upper) for the units [lower, upper) of chunk `chunk`. The arguments are plain values (the
+    /// caller's stack), so such a fork allocates nothing and touches no reference count: a closure
+    /// job costs a heap context per fork and retains the helper shares with the caller, which
+    /// made an empty fork-join ~0.6 us here, against ~0.12 us for the bare handshake.
+    public typealias RawJob = @convention(c) (UnsafeRawPointer?, Int, Int, Int) -> Void
+    private struct RawJobSlot {
+        var fn: RawJob? = nil
+        var context: UnsafeRawPointer? = nil
+        var count = 0
+    }
+    private let rawJob: UnsafeMutablePointer<RawJobSlot>
+
     public init(threads: Int) {
         self.threads = max(1, threads)
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: 4 * Self.line, alignment: Self.line)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 5 * Self.line, alignment: Self.line)
         storage = raw
         func slot<T>(_ i: Int, _ type: T.Type) -> UnsafeMutablePointer<T> {
             (raw + i * 128).bindMemory(to: type, capacity: 1)
@@ -57,6 +70,8 @@ public final class SpinPool: @unchecked Sendable {
         pending = UnsafeAtomic(at: p)
         busy = UnsafeAtomic(at: b)
         stop = UnsafeAtomic(at: s)
+        rawJob = (raw + 4 * Self.line).bindMemory(to: RawJobSlot.self, capacity: 1)
+        rawJob.initialize(to: RawJobSlot())
         for worker in 1..<self.threads {
             let t = Thread { [unowned self] in self.workerLoop(worker) }
             t.start()
@@ -79,7 +94,15 @@ public final class SpinPool: @unchecked Sendable {
                 else if spins % 4096 == 0 { sched_yield() }  // oversubscribed machine: let the peer run
             }
             seen = generation.load(ordering: .acquiring)
-            if worker < chunks, let job { job(worker) }
+            if worker < chunks {
+                let raw = rawJob.pointee
+                if let fn = raw.fn {
+                    let r = Parallel.chunkRange(count: raw.count, chunks: chunks, index: worker)
+                    fn(raw.context, worker, r.lowerBound, r.upperBound)
+                } else if let job {
+                    job(worker)
+                }
+            }
             pending.wrappingDecrement(ordering: .acquiringAndReleasing)
         }
     }
@@ -90,6 +113,32 @@ public final class SpinPool: @unchecked Sendable {
         let n = min(threads, count)
         if n <= 1 { if count > 0 { body(0, 0..<count) }; return }
         fork(chunks: n, body) { c in Parallel.chunkRange(count: count, chunks: n, index: c) }
+    }
+
+    /// forChunks for a RawJob: fn(context, chunk, lower, upper) over even chunks of 0..<count,
+    /// the caller taking chunk 0. `context` must stay valid until this returns.
+    public func forChunks(_ count: Int, raw fn: RawJob, context: UnsafeRawPointer) {
+        let n = min(threads, count)
+        if n <= 1 { if count > 0 { fn(context, 0, 0, count) }; return }
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            // Another caller holds the pool: this fork runs its chunks in turn.
+            for c in 0..<n { let r = Parallel.chunkRange(count: count, chunks: n, index: c); fn(context, c, r.lowerBound, r.upperBound) }
+            return
+        }
+        defer { busy.store(false, ordering: .releasing) }
+        chunks = n
+        rawJob.pointee = RawJobSlot(fn: fn, context: context, count: count)
+        pending.store(threads - 1, ordering: .releasing)
+        generation.wrappingIncrement(ordering: .acquiringAndReleasing)
+        let r = Parallel.chunkRange(count: count, chunks: n, index: 0)
+        fn(context, 0, r.lowerBound, r.upperBound)
+        var spins = 0
+        while pending.load(ordering: .acquiring) > 0 {
+            spins += 1
+            ds_cpu_relax()
+            if spins % 4096 == 0 { sched_yield() }
+        }
+        rawJob.pointee.fn = nil
     }
 
     /// Two chunks, [0, first) for the caller (chunk 0) and [first, count) for a helper (chunk 1),
