@@ -1,0 +1,52 @@
+import Testing
+import Dispatch
+import DynaSlimCore
+@testable import DynaSlimEngine
+
+/// The fork-join pool: every unit of every fork runs exactly once, in the chunk the split assigns,
+/// across closure, raw and two-way forks interleaved, and when two callers contend.
+@Suite("Spin pool", .serialized)
+struct SpinPoolTests {
+    /// counts[u] += 1 for each unit u of [lower, upper), and owner[u] = chunk.
+    struct Probe { var counts: UnsafeMutablePointer<Int>; var owner: UnsafeMutablePointer<Int> }
+    static let rawMark: SpinPool.RawJob = { context, chunk, lower, upper in
+        let p = context!.assumingMemoryBound(to: Probe.self).pointee
+        for u in lower..<upper { p.counts[u] += 1; p.owner[u] = chunk }
+    }
+
+    @Test("closure, raw and two-way forks cover each unit once, 3000 forks interleaved")
+    func coverage() {
+        let pool = SpinPool(threads: 2)
+        let n = 37
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: n), owner = UnsafeMutablePointer<Int>.allocate(capacity: n)
+        defer { counts.deallocate(); owner.deallocate() }
+        counts.initialize(repeating: 0, count: n); owner.initialize(repeating: -1, count: n)
+        let c = SendablePointer(counts), o = SendablePointer(owner)
+        var probe = Probe(counts: counts, owner: owner)
+        for i in 0..<1000 {
+            pool.forChunks(n) { chunk, r in for u in r { c.base[u] += 1; o.base[u] = chunk } }
+            withUnsafePointer(to: &probe) { pool.forChunks(n, raw: Self.rawMark, context: UnsafeRawPointer($0)) }
+            let first = i % (n + 1)
+            pool.forTwo(n, first: first) { chunk, r in for u in r { c.base[u] += 1; o.base[u] = chunk } }
+            #expect((0..<n).allSatisfy { owner[$0] == ($0 < first ? 0 : 1) }, "fork \(i)")
+        }
+        #expect((0..<n).allSatisfy { counts[$0] == 3000 })
+        // Even chunks: the caller takes the first half.
+        withUnsafePointer(to: &probe) { pool.forChunks(n, raw: Self.rawMark, context: UnsafeRawPointer($0)) }
+        #expect((0..<n).map { owner[$0] } == (0..<n).map { $0 < Parallel.chunkRange(count: n, chunks: 2, index: 0).upperBound ? 0 : 1 })
+    }
+
+    @Test("two callers at once: one forks, the other falls back, nothing is lost")
+    func contention() {
+        let pool = SpinPool(threads: 2)
+        let n = 64, rounds = 300
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: 2 * n)
+        defer { counts.deallocate() }
+        counts.initialize(repeating: 0, count: 2 * n)
+        let c = SendablePointer(counts)
+        DispatchQueue.concurrentPerform(iterations: 2) { caller in
+            for _ in 0..<rounds { pool.forChunks(n) { _, r in for u in r { c.base[caller * n + u] += 1 } } }
+        }
+        #expect((0..<(2 * n)).allSatisfy { counts[$0] == rounds })
+    }
+}
