@@ -13,6 +13,8 @@ final class ConvOp {
     var bias: [Float]
     let relu: Bool
     var inGate: Int?, outGate: Int?
+    /// Batch 1: whether this conv is split over the cores (learned from its timings).
+    var threadChoice = ThreadChoice()
 
     init(conv: Conv2dLayer, bn: BatchNormLayer?) {
         inC = conv.inChannels; outC = conv.outChannels; kernel = conv.kernel; stride = conv.stride; padding = conv.padding

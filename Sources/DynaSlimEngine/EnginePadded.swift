@@ -10,6 +10,7 @@
 // are another size's interior. Stride-2 convs still build their phase planes (from the padded
 // source); GEMM-path convs (1x1, unpadded), pooling and the classifier read either layout.
 import DynaSlimCore
+import Dispatch
 import CKernels
 import DynaSlimNN
 
@@ -118,7 +119,7 @@ extension InferenceEngine {
                                     macs extra: Int = 0) {
             guard let profile else { return }
             let macs = o.map { rows * inK * $0.kernel * $0.kernel * (out?.h ?? 0) * (out?.w ?? 0) } ?? extra
-            profile.add(name(), since: t0, macs: macs)
+            profile.add(name(), since: t0, macs: macs, splitGain: parallel && threads > 1 && ThreadChoice.enabled ? o?.threadChoice.gain : nil)
         }
         for (step, op) in ops.enumerated() {
             tick()
@@ -273,7 +274,15 @@ extension InferenceEngine {
         let s = o.stride, ho = y.h, P = ho * y.w
         let inPlace = s == 1 && x.padded
         let padCount = inPlace ? 0 : DirectConv3x3.paddedCount(channels: inK, height: x.h, width: x.w, stride: s)
-        let useThreads = parallel && threads > 1 && rows * geo.colRows * P >= 1 << 16
+        let macs = rows * geo.colRows * P
+        let splittable = parallel && threads > 1 && macs >= 1 << 16 && alongside == nil
+        let useThreads = splittable && (!ThreadChoice.enabled || o.threadChoice.useThreads())
+        let t0 = splittable && ThreadChoice.enabled ? DispatchTime.now().uptimeNanoseconds : 0
+        defer {
+            if splittable && ThreadChoice.enabled {
+                o.threadChoice.record(threaded: useThreads, nanoseconds: DispatchTime.now().uptimeNanoseconds &- t0, macs: macs)
+            }
+        }
         let chunks = useThreads || alongside != nil ? min(threads, ho) : 1
         withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: max(threads, 1)) { pads in
             // Each core pads the input rows its output rows read into its own buffer (reserved

@@ -17,6 +17,9 @@ public final class EngineProfile: @unchecked Sendable {
             guard !samples.isEmpty else { return 0 }
             return Double(samples.sorted()[samples.count / 2]) / 1e3
         }
+        /// For a conv that may split over the cores: serial / split time as ThreadChoice last
+        /// estimated it (> 1: splitting pays, and the conv runs split).
+        public var splitGain: Double?
         /// MACs per call.
         public var macsPerCall: Double { macs / Double(max(1, calls)) }
     }
@@ -27,7 +30,7 @@ public final class EngineProfile: @unchecked Sendable {
 
     @inline(__always) static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-    func add(_ name: String, since start: UInt64, macs: Int = 0) {
+    func add(_ name: String, since start: UInt64, macs: Int = 0, splitGain: Double? = nil) {
         let dt = Self.now() &- start
         let i: Int
         if let j = index[name] { i = j } else { i = entries.count; index[name] = i; entries.append(Entry(name: name)) }
@@ -35,6 +38,7 @@ public final class EngineProfile: @unchecked Sendable {
         entries[i].macs += Double(macs)
         entries[i].calls += 1
         entries[i].samples.append(dt)
+        if let splitGain { entries[i].splitGain = splitGain }
     }
 
     public func reset() { entries = []; index = [:] }

@@ -114,10 +114,12 @@ struct BenchInfer: ParsableCommand {
 }
 
 /// Per step: median microseconds per image and GFLOP/s of the model and of the dense reference,
-/// and the step's measured vs FLOP speed-up (where a thin model loses against its MAC count).
+/// the step's measured vs FLOP speed-up (where a thin model loses against its MAC count), and, for
+/// convs that may split over two cores, the learned gain of splitting (ThreadChoice: serial time /
+/// split time, model / dense; below 1x the conv runs on one core).
 func printProfile(model: EngineProfile, dense: EngineProfile) {
     let d = Dictionary(dense.entries.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-    print("\(pad("step", 22)) \(pad("model us", 9)) \(pad("GFLOP/s", 8)) \(pad("dense us", 9)) \(pad("GFLOP/s", 8)) \(pad("measured", 9)) FLOP speed-up")
+    print("\(pad("step", 22)) \(pad("model us", 9)) \(pad("GFLOP/s", 8)) \(pad("dense us", 9)) \(pad("GFLOP/s", 8)) \(pad("measured", 9)) \(pad("FLOP", 7)) 2-core gain")
     func gflops(_ e: EngineProfile.Entry) -> Double { e.macs > 0 ? 2 * e.macsPerCall / (e.medianMicroseconds * 1e3) : 0 }
     var mt = 0.0, dt = 0.0
     for e in model.entries {
@@ -127,7 +129,8 @@ func printProfile(model: EngineProfile, dense: EngineProfile) {
         let dus = r.medianMicroseconds
         dt += dus
         let flop = e.macs > 0 ? r.macsPerCall / e.macsPerCall : 1
-        print("\(pad(e.name, 22)) \(pad(f(us, 1), 9)) \(pad(f(gflops(e), 1), 8)) \(pad(f(dus, 1), 9)) \(pad(f(gflops(r), 1), 8)) \(pad(f(dus / us) + "x", 9)) \(f(flop))x")
+        let gain = [e.splitGain, r.splitGain].map { $0.map { f($0) + "x" } ?? "-" }.joined(separator: " / ")
+        print("\(pad(e.name, 22)) \(pad(f(us, 1), 9)) \(pad(f(gflops(e), 1), 8)) \(pad(f(dus, 1), 9)) \(pad(f(gflops(r), 1), 8)) \(pad(f(dus / us) + "x", 9)) \(pad(f(flop) + "x", 7)) \(gain)")
     }
     print("\(pad("sum of step medians", 22)) \(pad(f(mt, 1), 9)) \(pad("", 8)) \(pad(f(dt, 1), 9))")
 }

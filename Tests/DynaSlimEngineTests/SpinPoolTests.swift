@@ -50,3 +50,37 @@ struct SpinPoolTests {
         #expect((0..<(2 * n)).allSatisfy { counts[$0] == rounds })
     }
 }
+
+@Suite("Thread choice")
+struct ThreadChoiceTests {
+    /// Runs `calls` calls where a split call costs `threaded` ns and a serial one `serial` ns per
+    /// 1000 MACs (optionally one outlier at call `outlierAt`); returns how many ran split in the
+    /// last half.
+    func simulate(serial: UInt64, threaded: UInt64, calls: Int = 2000, outlierAt: Int? = nil) -> (split: Int, of: Int) {
+        var choice = ThreadChoice(), split = 0
+        for i in 0..<calls {
+            let t = choice.useThreads()
+            var ns = t ? threaded : serial
+            if i == outlierAt { ns *= 50 }
+            choice.record(threaded: t, nanoseconds: ns, macs: 1000)
+            if i >= calls / 2 && t { split += 1 }
+        }
+        return (split, calls - calls / 2)
+    }
+
+    @Test("keeps the faster arm, re-trying the slower one rarely")
+    func convergence() {
+        let fast = simulate(serial: 2000, threaded: 1100)  // splitting pays 1.8x
+        #expect(fast.split >= fast.of - fast.of / 16 - 1 && fast.split < fast.of)
+        let slow = simulate(serial: 2000, threaded: 9000)  // the other core barely runs
+        #expect(slow.split <= slow.of / 256 + 1)
+        let close = simulate(serial: 1000, threaded: 1100)  // within 1.5x: re-tried once in 16
+        #expect(close.split >= 1 && close.split <= close.of / 16 + 1)
+    }
+
+    @Test("one preempted call does not flip the choice")
+    func outlier() {
+        let r = simulate(serial: 2000, threaded: 1100, outlierAt: 1500)
+        #expect(r.split >= r.of - r.of / 16 - 5)
+    }
+}
