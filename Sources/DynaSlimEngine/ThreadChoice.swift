@@ -12,18 +12,18 @@ import Foundation
 public struct ThreadChoice: Sendable {
     /// ns per MAC, moving averages; 0 until measured.
     private(set) var serial = 0.0, threaded = 0.0
-    private var calls = 0
+    private var calls = 0, serialSamples = 0, threadedSamples = 0
     /// Off with $DYNASLIM_THREAD_CHOICE=0 (every large-enough conv split: A/B measurements).
     static let enabled = ProcessInfo.processInfo.environment["DYNASLIM_THREAD_CHOICE"] != "0"
 
     public init() {}
 
-    /// The arm for this call: each arm is measured a few times first; then the faster one, with
+    /// The arm for this call: each arm is measured three times first; then the faster one, with
     /// the slower one re-tried once in 16 calls when they are within 1.5x of each other and once
     /// in 256 otherwise (exploring costs little: a clearly slower arm is rarely re-tried).
     public mutating func useThreads() -> Bool {
         calls &+= 1
-        if calls <= 4 { return calls % 2 == 0 }
+        if calls <= 6 { return calls % 2 == 0 }
         let fasterThreaded = threaded <= serial
         let ratio = fasterThreaded ? serial / max(threaded, 1e-12) : threaded / max(serial, 1e-12)
         let period = ratio < 1.5 ? 16 : 256
@@ -37,10 +37,13 @@ public struct ThreadChoice: Sendable {
     public mutating func record(threaded wasThreaded: Bool, nanoseconds: UInt64, macs: Int) {
         guard macs > 0 else { return }
         let v = Double(nanoseconds) / Double(macs)
-        func fold(_ avg: inout Double) {
-            if avg == 0 { avg = v } else if v < avg { avg += (v - avg) / 2 } else { avg += (min(v, avg * 4) - avg) / 8 }
+        func fold(_ avg: inout Double, _ samples: inout Int) {
+            samples += 1
+            // The first three samples: their minimum (the first split call may find the helper
+            // core still waking up).
+            if samples <= 3 { avg = avg == 0 ? v : min(avg, v) } else if v < avg { avg += (v - avg) / 2 } else { avg += (min(v, avg * 4) - avg) / 8 }
         }
-        if wasThreaded { fold(&threaded) } else { fold(&serial) }
+        if wasThreaded { fold(&threaded, &threadedSamples) } else { fold(&serial, &serialSamples) }
     }
 }
 
