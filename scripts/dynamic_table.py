@@ -8,6 +8,11 @@ per-sample pruning rate (mean [min, max], std), the static control's accuracy (d
 `dynaslim eval --static-control --json > eval.json`), per-class mean rate range, layers cut to one channel for
 every input, and the measured batch-1 / batch-64 speed-ups with their ratio to the FLOP speed-up (from
 `bench infer --record` files). Static runs (no rate) show '-' in the dynamic columns.
+
+With --versus-static NS_RUN... it prints instead a compact comparison: each run's accuracy and FLOP speed-up, its
+static control, and the static Network Slimming runs' accuracy interpolated linearly to the same FLOP speed-up
+(between the two nearest NS runs, the dense model counting as NS at 1.00x; '-' outside their range) with the
+difference.
 """
 import argparse, os
 from run_files import load, load_dense
@@ -16,8 +21,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dense", required=True)
     ap.add_argument("runs", nargs="+")
+    ap.add_argument("--versus-static", nargs="+", metavar="NS_RUN", help="static NS runs to interpolate against")
     a = ap.parse_args()
     dense = load_dense(a.dense)
+    if a.versus_static:
+        versus_static(dense, a.runs, a.versus_static)
+        return
     print("| run | accuracy | drop vs dense | MACs/image | FLOP speed-up | rate mean [min, max] (std) | static control "
           "| per-class rate | one-channel layers | measured b1 (/ FLOP) | measured b64 (/ FLOP) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -47,6 +56,36 @@ def main():
             cells.append(f"{j['measured_speedup']:.2f}x ({j['measured_speedup']/j['flop_speedup']:.2f})" if j else "-")
         print(f"| {name} | {e['accuracy']*100:.2f}% | {drop:+.2f} pp | {macs/1e6:.2f}M | {flop:.2f}x | {rate} | {control} "
               f"| {per_class} | {one} | {cells[0]} | {cells[1]} |")
+
+def interpolate(points, x):
+    """Linear interpolation of y at x through the (x, y) points sorted by x; None outside their range."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x0 <= x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else y0
+    return None
+
+
+def versus_static(dense, runs, static_runs):
+    points = [(1.0, dense["accuracy"] * 100)]  # the dense model: static NS at ratio 0
+    for run in static_runs:
+        e = load(os.path.join(run, "eval.json"))
+        if e is not None:
+            points.append((dense["macs_per_image"] / e["macs_per_image"], e["accuracy"] * 100))
+    points.sort()
+    print("| run | accuracy | FLOP speed-up | static control | static NS at the same FLOP speed-up (interpolated) | dynamic - static NS |")
+    print("|---|---|---|---|---|---|")
+    for run in runs:
+        e = load(os.path.join(run, "eval.json"))
+        name = os.path.basename(run.rstrip("/"))
+        if e is None:
+            print(f"| {name} | not run | | | | |"); continue
+        flop, acc = dense["macs_per_image"] / e["macs_per_image"], e["accuracy"] * 100
+        sc = e.get("static_control")
+        control = f"{sc['accuracy']*100:.2f}%" if sc else "-"
+        ns = interpolate(points, flop)
+        ns_cell, gap = (f"{ns:.2f}%", f"{acc - ns:+.2f} pp") if ns is not None else ("-", "-")
+        print(f"| {name} | {acc:.2f}% | {flop:.2f}x | {control} | {ns_cell} | {gap} |")
+
 
 if __name__ == "__main__":
     main()
