@@ -76,6 +76,23 @@ dyn $P-dyn-var-t30 --target 0.3
 dyn $P-dyn-uni-t50-s1 --target 0.5 --rate-target uniform --seed 1
 dyn $P-dyn-uni-t50-s2 --target 0.5 --rate-target uniform --seed 2
 
+# 11. FBS (issue 7's baseline) on the same gated layers, from the same dense model, the same 2 epochs
+# (density lowered from 1 to D over the first half; only when FBS=1): D = 0.6 (~1.6x, the dynamic
+# T = 0.5 runs' FLOPs) and 0.5 (~1.9x).
+if [ "${FBS:-0}" = 1 ]; then
+  for dd in 60 50; do
+    d=runs/$P-fbs-d$dd
+    if [ ! -f $d/bench-infer-b64.json ]; then
+      stamp "fbs density 0.$dd"
+      if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
+      else $bin train --method fbs --density 0.$dd --from $dense --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --epoch-ratio 0.5 --out $d; fi
+      $bin eval $d/model.safetensors --json > $d/eval.json
+      $bin bench infer $d/model.safetensors --batch 1 --repeats 200 --record
+      $bin bench infer $d/model.safetensors --batch 64 --repeats 10 --record
+    fi
+  done
+fi
+
 # 9. Issue 5's documented variants at T = 0.5, seed 0 (only when VARIANTS=1): kappa = 2, the loss on
 # the hard rate, the two-stage recipe (1 epoch of slimmable stage 1 + 1 dynamic epoch: the same 2
 # epochs) for both rules, kappa 2 with the hard rate together, and twice the fine-tuning (4 epochs).
@@ -137,6 +154,6 @@ if [ -n "${SPARSITY:-}" ]; then
 fi
 
 stamp "report"
-runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4 $P-dyn-var-t50-k2-hard $P-dyn-uni-t30 $P-dyn-uni-t70 $P-dyn-uni-t50-2stage $P-dyn-var-t30-2stage $P-dyn-var-t70-2stage $P-dyn-uni-t30-2stage $P-dyn-uni-t70-2stage $P-dyn-var-t50-2stage-s1 $P-dyn-uni-t50-2stage-s1 $P-dyn-var-t50-2stage-s2 $P-dyn-uni-t50-2stage-s2; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
+runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4 $P-dyn-var-t50-k2-hard $P-fbs-d60 $P-fbs-d50 $P-dyn-uni-t30 $P-dyn-uni-t70 $P-dyn-uni-t50-2stage $P-dyn-var-t30-2stage $P-dyn-var-t70-2stage $P-dyn-uni-t30-2stage $P-dyn-uni-t70-2stage $P-dyn-var-t50-2stage-s1 $P-dyn-uni-t50-2stage-s1 $P-dyn-var-t50-2stage-s2 $P-dyn-uni-t50-2stage-s2; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
 $bin report "${runs[@]}" --out $report
 python3 scripts/ns_table.py --dense runs/$D --prefix runs/$P-ns > $report/static_ns_table.md
