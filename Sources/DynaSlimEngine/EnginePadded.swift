@@ -112,6 +112,8 @@ extension InferenceEngine {
             if middle { return Activation(ptr: ctx.act[2].reserve(maxActivation), h: ho, w: wo, padded: false) }
             return nextPlain(ho, wo)
         }
+        // FBS: the current activation's channel j is original channel fbsColumns[j] (nil: identity).
+        var fbsColumns: [Int]? = nil
         let profile = self.profile
         var t0: UInt64 = 0
         @inline(__always) func tick() { if profile != nil { t0 = EngineProfile.now() } }
@@ -124,6 +126,14 @@ extension InferenceEngine {
         for (step, op) in ops.enumerated() {
             tick()
             switch op {
+            case .conv(let o) where fbs != nil && (o.outGate != nil || o.inGate != nil):
+                // FBS (VGG, M-CifarNet): the selected output channels, stored compressed; the input
+                // is the previous selection (fbsColumns).
+                let g = fbsGather(o, x: cur, inK: active, columns: o.inGate != nil ? fbsColumns : nil, select: o.outGate != nil, ctx: ctx)
+                let dst = destination(o, cur, middle: false, avoid: cur.ptr)
+                convAnyLayout(o, cur, inK: active, rows: g.rows, dst, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel, gathered: g.weights)
+                tock("\(step) conv \(dst.h)x\(dst.w)", o, inK: active, rows: g.rows, dst)
+                cur = dst; active = g.rows; fbsColumns = g.selected
             case .conv(let o):
                 let side = step == 0 && parallel ? alongside : nil
                 precondition(side == nil || (o.inGate == nil && o.outGate == nil), "only an ungated first conv runs alongside")
@@ -133,9 +143,18 @@ extension InferenceEngine {
                 tock("\(step) conv \(dst.h)x\(dst.w)\(side != nil ? " + predictor" : "")", o, inK: inK, rows: outK, dst)
                 cur = dst; active = outK
             case .block(let b):
-                let mid = k(b.conv1.outGate, b.conv1.outC)
+                var mid = k(b.conv1.outGate, b.conv1.outC)
                 let t = destination(b.conv1, cur, middle: true, avoid: cur.ptr)
-                convAnyLayout(b.conv1, cur, inK: active, rows: mid, t, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
+                // FBS: conv1's selected rows (saliency-scaled) and, below, conv2's matching columns.
+                var selected: [Int]? = nil
+                if fbs != nil, b.conv1.outGate != nil {
+                    let g = fbsGather(b.conv1, x: cur, inK: active, columns: nil, select: true, ctx: ctx)
+                    mid = g.rows; selected = g.selected
+                    convAnyLayout(b.conv1, cur, inK: active, rows: mid, t, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel,
+                                  gathered: g.weights)
+                } else {
+                    convAnyLayout(b.conv1, cur, inK: active, rows: mid, t, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
+                }
                 tock("\(step) conv1 \(t.h)x\(t.w)\(b.conv1.stride == 2 ? " s2" : "")", b.conv1, inK: active, rows: mid, t)
                 tick()
                 let planes = b.conv2.outC, ho = t.h, wo = t.w
@@ -166,7 +185,9 @@ extension InferenceEngine {
                 if case .identity = b.shortcut {} else { tock("\(step) shortcut"); tick() }
                 // relu(bn2(conv2) + shortcut): the residual is added before the ReLU.
                 let dst = destination(b.conv2, t, middle: false, avoid: cur.ptr)
-                convAnyLayout(b.conv2, t, inK: mid, rows: planes, dst, residual: short, reluAfter: true, ctx: ctx, parallel: parallel)
+                let g2 = selected.map { fbsGather(b.conv2, x: t, inK: mid, columns: $0, select: false, ctx: ctx).weights }
+                convAnyLayout(b.conv2, t, inK: mid, rows: planes, dst, residual: short, reluAfter: true, ctx: ctx, parallel: parallel,
+                              gathered: g2 ?? nil)
                 tock("\(step) conv2 \(dst.h)x\(dst.w)", b.conv2, inK: mid, rows: planes, dst)
                 cur = dst; active = planes
             case let .maxPool(kern, stride):
@@ -182,12 +203,13 @@ extension InferenceEngine {
                 cur = dst
             case .linear(let li):
                 precondition(cur.h == 1 && cur.w == 1 && !cur.padded, "the classifier reads a pooled vector")
-                let inK = k(li.inGate, active)
+                let columns = fbs != nil && li.inGate != nil ? fbsColumns : nil
+                let inK = columns == nil ? k(li.inGate, active) : active
                 for o in 0..<li.outF {
                     var acc = li.bias[o]
                     li.weight.withUnsafeBufferPointer { wp in
                         let row = wp.baseAddress! + o * li.inF
-                        for j in 0..<inK { acc += row[j] * cur.ptr[j] }
+                        if let columns { for j in 0..<inK { acc += row[columns[j]] * cur.ptr[j] } } else { for j in 0..<inK { acc += row[j] * cur.ptr[j] } }
                     }
                     out[o] = acc
                 }
@@ -258,16 +280,24 @@ extension InferenceEngine {
     /// direct kernel reads a padded stride-1 input in place and writes y's interior (y must be
     /// padded then); other convs run the GEMM path on plain copies.
     /// With `alongside` (direct convs only), a helper core runs it before its share of the rows.
+    /// With `gathered` (FBS), the weight rows 0..<rows and bias come from there (row stride lda)
+    /// instead of o's.
     func convAnyLayout(_ o: ConvOp, _ x: Activation, inK: Int, rows: Int, _ y: Activation, residual: Activation?, reluAfter: Bool,
-                       ctx: SampleContext, parallel: Bool, alongside: (@Sendable () -> Void)? = nil) {
+                       ctx: SampleContext, parallel: Bool, alongside: (@Sendable () -> Void)? = nil, gathered: GatheredWeights? = nil) {
         let geo = geometry(o, x, inK: inK)
         guard Self.direct(geo) else {
             precondition(alongside == nil, "only direct convs run work alongside")
             let xp = plain(x, channels: inK, scratch: ctx.unpadX)
             let rp = residual.map { UnsafePointer(plain($0, channels: o.outC, scratch: ctx.unpadResidual)) }
             precondition(!y.padded)
-            conv(o, xp, inStride: inK * x.h * x.w, inK: inK, outKs: [rows], g: 1, h: x.h, w: x.w, y.ptr, residual: rp, reluAfter: reluAfter,
-                 ctx: ctx, parallel: parallel)
+            if let gathered {
+                convGroup(o, xp, inStride: inK * x.h * x.w, inK: inK, outKs: nil, g: 1, h: x.h, w: x.w, y.ptr, residual: rp, reluAfter: reluAfter,
+                          ctx: ctx, parallel: parallel, zeroRowsUpTo: 0,
+                          gathered: (weight: gathered.weight, lda: gathered.lda, bias: gathered.bias, rows: rows))
+            } else {
+                conv(o, xp, inStride: inK * x.h * x.w, inK: inK, outKs: [rows], g: 1, h: x.h, w: x.w, y.ptr, residual: rp, reluAfter: reluAfter,
+                     ctx: ctx, parallel: parallel)
+            }
             return
         }
         precondition(y.padded, "direct convs write the padded layout")
@@ -293,8 +323,8 @@ extension InferenceEngine {
             o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
                 var job = DirectConvJob(input: UnsafePointer(x.ptr), source: UnsafePointer(x.origin), sourcePlane: x.plane,
                                         sourceRow: x.rowStride, inPlace: inPlace, pads: pads.baseAddress!, inChannels: inK,
-                                        height: x.h, width: x.w, stride: s, weight: wp.baseAddress!, weightStride: o.rowLength,
-                                        bias: bp.baseAddress!, residual: residual.map { UnsafePointer($0.origin) },
+                                        height: x.h, width: x.w, stride: s, weight: gathered?.weight ?? wp.baseAddress!,
+                                        weightStride: gathered?.lda ?? o.rowLength, bias: gathered?.bias ?? bp.baseAddress!, residual: residual.map { UnsafePointer($0.origin) },
                                         residualPlane: residual?.plane ?? 0, residualRow: residual?.rowStride ?? 0, relu: o.relu || reluAfter,
                                         output: y.origin, outputPlane: y.plane, outputRow: y.rowStride, rows: rows)
                 withUnsafePointer(to: &job) { jp in
@@ -316,6 +346,69 @@ extension InferenceEngine {
                     }
                 }
             } }
+        }
+    }
+
+    /// FBS for one conv on the padded path. With `select`, the saliencies s = relu(W g + b) from
+    /// g = mean |x| per input channel (x's channel j being original channel columns[j]) pick the
+    /// top-k output channels, and their weight rows and biases are gathered scaled by s (s >= 0 and
+    /// the conv's ReLU commute: relu(s z) = s relu(z), so the scaling costs no pass over the
+    /// output); without, every output row. With `columns`, each row keeps only those input
+    /// channels' taps, in that order. Nothing is gathered for an ungated conv of uncompressed input.
+    func fbsGather(_ o: ConvOp, x: Activation, inK: Int, columns: [Int]?, select: Bool, ctx: SampleContext)
+        -> (weights: GatheredWeights?, rows: Int, selected: [Int]?) {
+        var rowList: [Int]? = nil, scale: [Float]? = nil
+        if select, let l = o.outGate {
+            let p = fbs!.predictors[l], C = p.outFeatures, Cin = p.inFeatures
+            let g = ctx.fbsMeans.reserve(inK)
+            Self.globalAbsMean(x, channels: inK, into: g)
+            var z = p.bias.value
+            p.weight.value.withUnsafeBufferPointer { w in
+                for j in 0..<inK {
+                    let col = columns?[j] ?? j, gj = g[j]
+                    for c in 0..<C { z[c] += w[c * Cin + col] * gj }
+                }
+            }
+            let top = (0..<C).sorted { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }.prefix(fbs!.kept(channels: C)).sorted()
+            rowList = Array(top); scale = top.map { max(0, z[$0]) }
+        }
+        if rowList == nil && columns == nil { return (nil, o.outC, nil) }
+        let kk = o.kernel * o.kernel, K = inK * kk, M = rowList?.count ?? o.outC
+        let wg = ctx.gathered.reserve(M * K), bg = ctx.gatheredBias.reserve(M)
+        o.weight.withUnsafeBufferPointer { wp in
+            for r in 0..<M {
+                let src = rowList?[r] ?? r, sc = scale?[r] ?? 1
+                let srcRow = wp.baseAddress! + src * o.rowLength, dstRow = wg + r * K
+                bg[r] = o.bias[src] * sc
+                if let columns {
+                    for j in 0..<inK { let from = srcRow + columns[j] * kk, to = dstRow + j * kk; for t in 0..<kk { to[t] = from[t] * sc } }
+                } else {
+                    for i in 0..<K { dstRow[i] = srcRow[i] * sc }
+                }
+            }
+        }
+        return (GatheredWeights(weight: UnsafePointer(wg), lda: K, bias: UnsafePointer(bg)), M, rowList)
+    }
+
+    /// dst[c] = mean of |x| over channel c's pixels, for c < channels (FBS's predictor input).
+    static func globalAbsMean(_ x: Activation, channels: Int, into dst: UnsafeMutablePointer<Float>) {
+        let inv = 1 / Float(x.h * x.w)
+        let (runs, length, stride) = x.padded ? (x.h, x.w, x.rowStride) : (1, x.h * x.w, 0)
+        let vectorEnd = length & ~7
+        for ch in 0..<channels {
+            let src = x.origin + ch * x.plane
+            var lanes = SIMD8<Float>(), tail: Float = 0
+            for r in 0..<runs {
+                let row = UnsafeRawPointer(src + r * stride)
+                var q = 0
+                while q < vectorEnd {
+                    let v = row.loadUnaligned(fromByteOffset: q * 4, as: SIMD8<Float>.self)
+                    lanes += v.replacing(with: -v, where: v .< 0)
+                    q += 8
+                }
+                while q < length { tail += abs(row.load(fromByteOffset: q * 4, as: Float.self)); q += 1 }
+            }
+            dst[ch] = (lanes.sum() + tail) * inv
         }
     }
 
@@ -368,4 +461,11 @@ struct DirectConvJob {
 struct SendableConstRaw: @unchecked Sendable {
     let base: UnsafeRawPointer
     init(_ base: UnsafeRawPointer) { self.base = base }
+}
+
+/// FBS's per-image weights: rows 0..<M at weight + m * lda, biases at bias (ctx scratch).
+struct GatheredWeights {
+    let weight: UnsafePointer<Float>
+    let lda: Int
+    let bias: UnsafePointer<Float>
 }

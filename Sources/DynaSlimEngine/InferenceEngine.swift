@@ -27,7 +27,7 @@ final class SampleContext: @unchecked Sendable {
     let act: [ScratchBuffer]
     let col = ScratchBuffer(), phase = ScratchBuffer(), short = ScratchBuffer(), gemmOut = ScratchBuffer()
     let gathered = ScratchBuffer(), gatheredBias = ScratchBuffer()
-    let unpadX = ScratchBuffer(), unpadResidual = ScratchBuffer()
+    let unpadX = ScratchBuffer(), unpadResidual = ScratchBuffer(), fbsMeans = ScratchBuffer()
     let paddedBuffers: PaddedBuffers?
     init(index: Int, activationSize: Int, paddedSizes: [Int: (h: Int, w: Int, channels: Int)]?) {
         self.index = index
@@ -54,8 +54,8 @@ public final class InferenceEngine: @unchecked Sendable {
     public var sortGroupsByWidth = true
     /// Single images run with activations in the direct kernel's zero-bordered layout, so stride-1
     /// convs read their input in place (EnginePadded.swift). Default on, except with
-    /// $DYNASLIM_PADDED_ACTIVATIONS=0 (A/B measurements); never for FBS (gathered channel sets) or
-    /// without the direct kernel.
+    /// $DYNASLIM_PADDED_ACTIVATIONS=0 (A/B measurements) and without the direct kernel. FBS models
+    /// too: each image's selected channels run as gathered, saliency-scaled weight rows.
     public var paddedActivations: Bool
     /// When set, single-image runs on the padded path time each step into it (EngineProfile.swift).
     public var profile: EngineProfile?
@@ -154,7 +154,7 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         maxActivation = maxAct
         paddedActivations = ProcessInfo.processInfo.environment["DYNASLIM_PADDED_ACTIVATIONS"] != "0"
-        let sizes = fbs == nil ? Self.paddedSizes(ops: ops, config: config) : nil
+        let sizes = Self.paddedSizes(ops: ops, config: config)
         contexts = (0..<self.threads).map { SampleContext(index: $0, activationSize: maxAct, paddedSizes: sizes) }
     }
 

@@ -163,9 +163,14 @@ struct EngineFBSTests {
         let ref = Array(try x.withUnsafeBufferPointer { try model.forward(images: $0, n: n, mode: .eval) }.buffer)
         let engine = try InferenceEngine(network: net, fbs: model, threads: 2)
         model.detach()
-        var out = [Float](repeating: 0, count: n * 6)
-        try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { try engine.run(images: xp, n: n, logits: $0) } }
-        #expect(EngineTests().compare(out, ref) <= 1e-4)
+        // Both layouts: the padded path gathers saliency-scaled rows for the direct kernel; the plain
+        // path scales the GEMM output.
+        for padded in [true, false] {
+            engine.paddedActivations = padded
+            var out = [Float](repeating: 0, count: n * 6)
+            try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { try engine.run(images: xp, n: n, logits: $0) } }
+            #expect(EngineTests().compare(out, ref) <= 1e-4, "padded \(padded)")
+        }
     }
 }
 
