@@ -129,7 +129,7 @@ extension InferenceEngine {
             case .conv(let o) where fbs != nil && (o.outGate != nil || o.inGate != nil):
                 // FBS (VGG, M-CifarNet): the selected output channels, stored compressed; the input
                 // is the previous selection (fbsColumns).
-                let g = fbsGather(o, x: cur, inK: active, columns: o.inGate != nil ? fbsColumns : nil, select: o.outGate != nil, ctx: ctx)
+                let g = fbsGather(o, x: cur, inK: active, columns: o.inGate != nil ? fbsColumns : nil, select: o.outGate != nil, ctx: ctx, parallel: parallel)
                 let dst = destination(o, cur, middle: false, avoid: cur.ptr)
                 convAnyLayout(o, cur, inK: active, rows: g.rows, dst, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel, gathered: g.weights)
                 tock("\(step) conv \(dst.h)x\(dst.w)", o, inK: active, rows: g.rows, dst)
@@ -148,7 +148,7 @@ extension InferenceEngine {
                 // FBS: conv1's selected rows (saliency-scaled) and, below, conv2's matching columns.
                 var selected: [Int]? = nil
                 if fbs != nil, b.conv1.outGate != nil {
-                    let g = fbsGather(b.conv1, x: cur, inK: active, columns: nil, select: true, ctx: ctx)
+                    let g = fbsGather(b.conv1, x: cur, inK: active, columns: nil, select: true, ctx: ctx, parallel: parallel)
                     mid = g.rows; selected = g.selected
                     convAnyLayout(b.conv1, cur, inK: active, rows: mid, t, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel,
                                   gathered: g.weights)
@@ -185,7 +185,7 @@ extension InferenceEngine {
                 if case .identity = b.shortcut {} else { tock("\(step) shortcut"); tick() }
                 // relu(bn2(conv2) + shortcut): the residual is added before the ReLU.
                 let dst = destination(b.conv2, t, middle: false, avoid: cur.ptr)
-                let g2 = selected.map { fbsGather(b.conv2, x: t, inK: mid, columns: $0, select: false, ctx: ctx).weights }
+                let g2 = selected.map { fbsGather(b.conv2, x: t, inK: mid, columns: $0, select: false, ctx: ctx, parallel: parallel).weights }
                 convAnyLayout(b.conv2, t, inK: mid, rows: planes, dst, residual: short, reluAfter: true, ctx: ctx, parallel: parallel,
                               gathered: g2 ?? nil)
                 tock("\(step) conv2 \(dst.h)x\(dst.w)", b.conv2, inK: mid, rows: planes, dst)
@@ -355,7 +355,7 @@ extension InferenceEngine {
     /// the conv's ReLU commute: relu(s z) = s relu(z), so the scaling costs no pass over the
     /// output); without, every output row. With `columns`, each row keeps only those input
     /// channels' taps, in that order. Nothing is gathered for an ungated conv of uncompressed input.
-    func fbsGather(_ o: ConvOp, x: Activation, inK: Int, columns: [Int]?, select: Bool, ctx: SampleContext)
+    func fbsGather(_ o: ConvOp, x: Activation, inK: Int, columns: [Int]?, select: Bool, ctx: SampleContext, parallel: Bool)
         -> (weights: GatheredWeights?, rows: Int, selected: [Int]?) {
         var rowList: [Int]? = nil, scale: [Float]? = nil
         if select, let l = o.outGate {
@@ -374,20 +374,26 @@ extension InferenceEngine {
         }
         if rowList == nil && columns == nil { return (nil, o.outC, nil) }
         let kk = o.kernel * o.kernel, K = inK * kk, M = rowList?.count ?? o.outC
-        let wg = ctx.gathered.reserve(M * K), bg = ctx.gatheredBias.reserve(M)
-        o.weight.withUnsafeBufferPointer { wp in
-            for r in 0..<M {
-                let src = rowList?[r] ?? r, sc = scale?[r] ?? 1
-                let srcRow = wp.baseAddress! + src * o.rowLength, dstRow = wg + r * K
-                bg[r] = o.bias[src] * sc
-                if let columns {
-                    for j in 0..<inK { let from = srcRow + columns[j] * kk, to = dstRow + j * kk; for t in 0..<kk { to[t] = from[t] * sc } }
-                } else {
-                    for i in 0..<K { dstRow[i] = srcRow[i] * sc }
+        let wg = SendablePointer(ctx.gathered.reserve(M * K)), bg = SendablePointer(ctx.gatheredBias.reserve(M))
+        let rows = rowList, scales = scale
+        o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
+            let w = SendableConstPointer(wp.baseAddress!), b = SendableConstPointer(bp.baseAddress!), ld = o.rowLength
+            let body: @Sendable (Int, Range<Int>) -> Void = { _, range in
+                for r in range {
+                    let src = rows?[r] ?? r, sc = scales?[r] ?? 1
+                    let srcRow = w.base + src * ld, dstRow = wg.base + r * K
+                    bg.base[r] = b.base[src] * sc
+                    if let columns {
+                        for j in 0..<inK { let from = srcRow + columns[j] * kk, to = dstRow + j * kk; for t in 0..<kk { to[t] = from[t] * sc } }
+                    } else {
+                        for i in 0..<K { dstRow[i] = srcRow[i] * sc }
+                    }
                 }
             }
-        }
-        return (GatheredWeights(weight: UnsafePointer(wg), lda: K, bias: UnsafePointer(bg)), M, rowList)
+            // A stage-3 ResNet-20 block gathers ~22K floats per conv: worth both cores at batch 1.
+            if parallel && threads > 1 && M * K >= 1 << 13 { pool.forChunks(M, body) } else { body(0, 0..<M) }
+        } }
+        return (GatheredWeights(weight: UnsafePointer(wg.base), lda: K, bias: UnsafePointer(bg.base)), M, rowList)
     }
 
     /// dst[c] = mean of |x| over channel c's pixels, for c < channels (FBS's predictor input).
