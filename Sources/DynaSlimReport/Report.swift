@@ -41,6 +41,7 @@ public enum Report {
         let model = cfg["model"] as? [String: Any] ?? [:]
         var method = "dense"
         if let dyn = cfg["dynamic"] as? [String: Any] { method = "dynamic (\(dyn["rateTarget"] as? String ?? "variance"))" }
+        else if cfg["fbs"] != nil { method = "FBS" }
         else if cfg["slimmable"] != nil { method = "slimmable" }
         else if model["widths"] != nil { method = "static NS" }
         else if let sp = cfg["sparsity"] as? Double, sp > 0 { method = "dense + L1" }
@@ -56,7 +57,9 @@ public enum Report {
         let layers = (dynEval?["layers"] as? [[String: Any]])?.map { ($0["name"] as? String ?? "?", $0["mean_kept"] as? Double ?? 0, $0["channels"] as? Int ?? 0) }
         return RunSummary(directory: dir, method: method, model: model["architecture"] as? String ?? "?", dataset: cfg["dataset"] as? String ?? "?",
                           accuracy: last["test_accuracy"] as? Double ?? 0, macsPerImage: macs, denseMacsPerImage: dense,
-                          flopSpeedup: macs > 0 ? dense / macs : 1, predictorOverhead: dynEval?["predictor_overhead"] as? Double,
+                          flopSpeedup: macs > 0 ? dense / macs : 1,
+                          predictorOverhead: (dynEval?["predictor_overhead"] as? Double)
+                              ?? (method == "FBS" ? (last["predictor_overhead"] as? Double) ?? (saved?["predictor_overhead"] as? Double) : nil),
                           measuredSpeedup: measured, perClassRate: dynEval?["per_class_rate"] as? [Double], layerKept: layers,
                           rate: dynEval?["rate_mean"] as? Double)
     }

@@ -23,10 +23,15 @@ struct ReportTests {
         let dyn = try makeRun(root, "dyn", config: #"{"model":{"architecture":"resnet20"},"dataset":"fashion-mnist","dynamic":{"rateTarget":"variance"}}"#,
                               metrics: #"{"epoch":1,"test_accuracy":0.91,"dynamic":{"macs_per_image":15410000,"dense_macs_per_image":30820000,"predictor_overhead":0.0023,"per_class_rate":[0.4,0.5,0.6],"layers":[{"name":"layer1.0.bn1","mean_kept":7.5,"channels":16}],"rate_mean":0.5}}"#,
                               bench: [1: 1.6, 64: 1.7])
-        let files = try Report.write(runs: [dense, dyn], to: root + "/out", classNames: ["a", "b", "c"])
+        // FBS runs are told by their config's "fbs" block; MACs and the saliency predictors' overhead
+        // from the epoch line.
+        let fbs = try makeRun(root, "fbs", config: #"{"model":{"architecture":"resnet20"},"dataset":"fashion-mnist","fbs":{"density":0.5}}"#,
+                              metrics: #"{"epoch":1,"test_accuracy":0.905,"macs_per_image":16000000,"dense_macs_per_image":30820000,"predictor_overhead":0.0004}"# + "\n")
+        let files = try Report.write(runs: [dense, dyn, fbs], to: root + "/out", classNames: ["a", "b", "c"])
         let md = try String(contentsOfFile: files[0], encoding: .utf8)
         #expect(md.contains("| dense | resnet20 | fashion-mnist | 92.00% | +0.00 pp | 30.82M | 1.00x |"))
         #expect(md.contains("| dynamic (variance) | resnet20 | fashion-mnist | 91.00% | +1.00 pp | 15.41M | 2.00x | 1.60x | 1.70x | 0.23% |"))
+        #expect(md.contains("| FBS | resnet20 | fashion-mnist | 90.50% | +1.50 pp | 16.00M | 1.93x | - | - | 0.04% |"))
         #expect(files.filter { $0.hasSuffix(".svg") }.count == 4)
         for svg in files where svg.hasSuffix(".svg") {
             let text = try String(contentsOfFile: svg, encoding: .utf8)
