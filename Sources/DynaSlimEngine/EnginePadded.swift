@@ -249,10 +249,16 @@ extension InferenceEngine {
         }
     }
 
-    /// dst[c] = mean of channel c of x, for c < channels. Summed in 8 lanes: one float running sum
-    /// is a chain of dependent adds (4096 of them for ResNet-20's last 64 x 8 x 8 activation: ~7 us,
-    /// as much as a thinned conv); lanes change the rounding only (the engine's tests compare logits).
+    /// dst[c] = mean of channel c of x, for c < channels.
     static func globalAvgPool(_ x: Activation, channels: Int, into dst: UnsafeMutablePointer<Float>) {
+        channelMeans(x, channels: channels, absolute: false, into: dst)
+    }
+
+    /// dst[c] = mean of channel c's pixels of x (of their magnitudes with `absolute`: FBS's predictor
+    /// input), for c < channels. Summed in 8 lanes: one float running sum is a chain of dependent
+    /// adds (4096 of them for ResNet-20's last 64 x 8 x 8 activation: ~7 us, as much as a thinned
+    /// conv); lanes change the rounding only (the engine's tests compare logits).
+    static func channelMeans(_ x: Activation, channels: Int, absolute: Bool, into dst: UnsafeMutablePointer<Float>) {
         let inv = 1 / Float(x.h * x.w)
         // Plain planes are one contiguous run of h * w; padded ones h runs of w, rowStride apart.
         let (runs, length, stride) = x.padded ? (x.h, x.w, x.rowStride) : (1, x.h * x.w, 0)
@@ -263,8 +269,12 @@ extension InferenceEngine {
             for r in 0..<runs {
                 let row = UnsafeRawPointer(src + r * stride)
                 var q = 0
-                while q < vectorEnd { lanes += row.loadUnaligned(fromByteOffset: q * 4, as: SIMD8<Float>.self); q += 8 }
-                while q < length { tail += row.load(fromByteOffset: q * 4, as: Float.self); q += 1 }
+                while q < vectorEnd {
+                    let v = row.loadUnaligned(fromByteOffset: q * 4, as: SIMD8<Float>.self)
+                    lanes += absolute ? v.replacing(with: -v, where: v .< 0) : v
+                    q += 8
+                }
+                while q < length { let v = row.load(fromByteOffset: q * 4, as: Float.self); tail += absolute ? abs(v) : v; q += 1 }
             }
             dst[ch] = (lanes.sum() + tail) * inv
         }
@@ -361,7 +371,7 @@ extension InferenceEngine {
         if select, let l = o.outGate {
             let p = fbs!.predictors[l], C = p.outFeatures, Cin = p.inFeatures
             let g = ctx.fbsMeans.reserve(inK)
-            Self.globalAbsMean(x, channels: inK, into: g)
+            Self.channelMeans(x, channels: inK, absolute: true, into: g)
             var z = p.bias.value
             p.weight.value.withUnsafeBufferPointer { w in
                 for j in 0..<inK {
@@ -394,28 +404,6 @@ extension InferenceEngine {
             if parallel && threads > 1 && M * K >= 1 << 13 { pool.forChunks(M, body) } else { body(0, 0..<M) }
         } }
         return (GatheredWeights(weight: UnsafePointer(wg.base), lda: K, bias: UnsafePointer(bg.base)), M, rowList)
-    }
-
-    /// dst[c] = mean of |x| over channel c's pixels, for c < channels (FBS's predictor input).
-    static func globalAbsMean(_ x: Activation, channels: Int, into dst: UnsafeMutablePointer<Float>) {
-        let inv = 1 / Float(x.h * x.w)
-        let (runs, length, stride) = x.padded ? (x.h, x.w, x.rowStride) : (1, x.h * x.w, 0)
-        let vectorEnd = length & ~7
-        for ch in 0..<channels {
-            let src = x.origin + ch * x.plane
-            var lanes = SIMD8<Float>(), tail: Float = 0
-            for r in 0..<runs {
-                let row = UnsafeRawPointer(src + r * stride)
-                var q = 0
-                while q < vectorEnd {
-                    let v = row.loadUnaligned(fromByteOffset: q * 4, as: SIMD8<Float>.self)
-                    lanes += v.replacing(with: -v, where: v .< 0)
-                    q += 8
-                }
-                while q < length { tail += abs(row.load(fromByteOffset: q * 4, as: Float.self)); q += 1 }
-            }
-            dst[ch] = (lanes.sum() + tail) * inv
-        }
     }
 
     /// x's first `channels` channels as plain planes: x itself, or a copy of its interior.
