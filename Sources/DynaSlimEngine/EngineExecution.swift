@@ -61,12 +61,14 @@ extension InferenceEngine {
         }
     }
 
+    /// Whether single images run on the padded path (runPadded).
+    var usesPaddedPath: Bool { paddedActivations && contexts[0].paddedBuffers != nil && Conv2D.useDirect3x3 }
+
     /// Whether batch-1 runs can overlap the predictor with the first op: a dynamic model on the
     /// engine's fast predictor whose first op is an ungated direct conv on the padded path (ResNet's
     /// stem; VGG's and M-CifarNet's first convs are gated).
     var overlapsPredictor: Bool {
-        guard dynamic != nil, predictorExecutor != nil, paddedActivations, contexts[0].paddedBuffers != nil, Conv2D.useDirect3x3,
-              case .conv(let o)? = ops.first, o.inGate == nil, o.outGate == nil else { return false }
+        guard dynamic != nil, predictorExecutor != nil, usesPaddedPath, case .conv(let o)? = ops.first, o.inGate == nil, o.outGate == nil else { return false }
         return Self.direct(Conv2DGeometry(batch: 1, inChannels: o.inC, inHeight: config.inputHeight, inWidth: config.inputWidth,
                                           outChannels: o.outC, kernel: o.kernel, stride: o.stride, padding: o.padding))
     }
@@ -125,7 +127,7 @@ extension InferenceEngine {
     /// its own k are zeroed, so results equal running the images one by one.
     func runGroup(_ input: UnsafePointer<Float>, count g: Int, first: Int, kept: [Int32], ctx: SampleContext, parallel: Bool,
                   out: UnsafeMutablePointer<Float>) throws {
-        if g == 1 && paddedActivations && contexts[0].paddedBuffers != nil && Conv2D.useDirect3x3 {
+        if g == 1 && usesPaddedPath {
             try kept.withUnsafeBufferPointer { try runPadded(input, first: first, kept: $0.baseAddress!, ctx: ctx, parallel: parallel, out: out) }
             return
         }
@@ -142,7 +144,7 @@ extension InferenceEngine {
             case .conv(let o) where fbs != nil && (o.outGate != nil || o.inGate != nil):
                 let dst = next()
                 let (ho, wo) = o.outSize(h, w)
-                let sel = o.outGate.map { fbsSelect(layer: $0, x: cur, channels: active, columns: chanIdx, plane: h * w) }
+                let sel = o.outGate.map { fbsSelect(layer: $0, x: Activation(ptr: cur, h: h, w: w, padded: false), channels: active, columns: chanIdx, ctx: ctx) }
                 gatheredConv(o, cur, inK: active, columns: o.inGate != nil ? chanIdx : nil, rows: sel, h: h, w: w, dst, residual: nil, reluAfter: false,
                              ctx: ctx, parallel: parallel)
                 cur = dst; c = sel?.rows.count ?? o.outC; active = c; h = ho; w = wo
@@ -159,7 +161,7 @@ extension InferenceEngine {
                 let t = ctx.act[2].reserve(maxActivation * g)
                 var fbsRows: (rows: [Int], scale: [Float])?
                 if fbs != nil, let l = b.conv1.outGate {
-                    let sel = fbsSelect(layer: l, x: cur, channels: active, columns: nil, plane: h * w)
+                    let sel = fbsSelect(layer: l, x: Activation(ptr: cur, h: h, w: w, padded: false), channels: active, columns: nil, ctx: ctx)
                     fbsRows = sel
                     gatheredConv(b.conv1, cur, inK: active, columns: nil, rows: sel, h: h, w: w, t, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
                 } else {
@@ -228,21 +230,21 @@ extension InferenceEngine {
         for j in 0..<g { for o in 0..<config.classes { out[j * config.classes + o] = cur[j * c + o] } }
     }
 
-    /// FBS channel selection for gated layer l from the producer's input x ([channels][plane], whose
+    /// FBS channel selection for gated layer l from the producer's input x (plain or padded layout, whose
     /// channel j is original channel columns[j]): s = relu(W g + b), g = mean |x| per channel; the
     /// top-k rows (ascending) and their saliencies.
-    func fbsSelect(layer l: Int, x: UnsafePointer<Float>, channels: Int, columns: [Int]?, plane: Int) -> (rows: [Int], scale: [Float]) {
+    func fbsSelect(layer l: Int, x: Activation, channels: Int, columns: [Int]?, ctx: SampleContext) -> (rows: [Int], scale: [Float]) {
         let p = fbs!.predictors[l], C = p.outFeatures, Cin = p.inFeatures
+        let g = ctx.fbsMeans.reserve(channels)
+        Self.channelMeans(x, channels: channels, absolute: true, into: g)
         var z = p.bias.value
-        for j in 0..<channels {
-            var a: Float = 0
-            let row = x + j * plane
-            for q in 0..<plane { a += abs(row[q]) }
-            let gj = a / Float(plane), col = columns?[j] ?? j
-            for c in 0..<C { z[c] += p.weight.value[c * Cin + col] * gj }
+        p.weight.value.withUnsafeBufferPointer { w in
+            for j in 0..<channels {
+                let col = columns?[j] ?? j, gj = g[j]
+                for c in 0..<C { z[c] += w[c * Cin + col] * gj }
+            }
         }
-        let k = fbs!.kept(channels: C)
-        let top = (0..<C).sorted { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }.prefix(k).sorted()
+        let top = (0..<C).sorted { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }.prefix(fbs!.kept(channels: C)).sorted()
         return (Array(top), top.map { max(0, z[$0]) })
     }
 

@@ -369,18 +369,8 @@ extension InferenceEngine {
         -> (weights: GatheredWeights?, rows: Int, selected: [Int]?) {
         var rowList: [Int]? = nil, scale: [Float]? = nil
         if select, let l = o.outGate {
-            let p = fbs!.predictors[l], C = p.outFeatures, Cin = p.inFeatures
-            let g = ctx.fbsMeans.reserve(inK)
-            Self.channelMeans(x, channels: inK, absolute: true, into: g)
-            var z = p.bias.value
-            p.weight.value.withUnsafeBufferPointer { w in
-                for j in 0..<inK {
-                    let col = columns?[j] ?? j, gj = g[j]
-                    for c in 0..<C { z[c] += w[c * Cin + col] * gj }
-                }
-            }
-            let top = (0..<C).sorted { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }.prefix(fbs!.kept(channels: C)).sorted()
-            rowList = Array(top); scale = top.map { max(0, z[$0]) }
+            let sel = fbsSelect(layer: l, x: x, channels: inK, columns: columns, ctx: ctx)
+            rowList = sel.rows; scale = sel.scale
         }
         if rowList == nil && columns == nil { return (nil, o.outC, nil) }
         let kk = o.kernel * o.kernel, K = inK * kk, M = rowList?.count ?? o.outC
