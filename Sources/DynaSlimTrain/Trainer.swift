@@ -133,7 +133,7 @@ public final class TrainingRun {
     public static func create(config: TrainConfig, directory: String, network: Network? = nil, predictorTensors: [NamedTensor] = [],
                               train: ImageDataset? = nil, test: ImageDataset? = nil) throws -> TrainingRun {
         let fm = FileManager.default
-        if fm.fileExists(atPath: (directory as NSString).appendingPathComponent("resume.safetensors")) {
+        if hasFinishedEpoch(directory: directory) {
             throw TrainError.runDirectory(path: directory, reason: "already holds a run; use --resume to continue it or choose another --out")
         }
         do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
@@ -151,6 +151,12 @@ public final class TrainingRun {
         try SafeTensors.atomicWrite(try prettyJSON(cfg), to: run.configPath)
         try? fm.removeItem(atPath: run.metricsPath)
         return run
+    }
+
+    /// Whether `directory` holds a run with at least one finished epoch (its resume checkpoint): such a
+    /// run is continued with `resume`, and `create` refuses to overwrite it.
+    public static func hasFinishedEpoch(directory: String) -> Bool {
+        FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("resume.safetensors"))
     }
 
     /// Reopens a run from its directory at the end of its last finished epoch.

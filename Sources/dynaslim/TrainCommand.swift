@@ -157,11 +157,15 @@ extension Train {
         stage1.recipe = .joint
         stage1.epochs = stage1Epochs
         stage1.out = (out as NSString).appendingPathComponent("stage1")
+        // A stopped two-stage run starts again where it stopped: each stage that has a finished epoch
+        // resumes (a finished stage 1 resumes to nothing), so the same command can simply be re-run.
+        stage1.resume = TrainingRun.hasFinishedEpoch(directory: stage1.out)
         print("two-stage recipe, stage 1: slimmable training for \(stage1Epochs) epochs -> \(stage1.out)")
         try stage1.run()
         var stage2 = self
         stage2.recipe = .joint
         stage2.from = (stage1.out as NSString).appendingPathComponent("model.safetensors")
+        stage2.resume = TrainingRun.hasFinishedEpoch(directory: out)
         print("two-stage recipe, stage 2: predictor and gated fine-tuning for \(epochs) epochs -> \(out)")
         try stage2.run()
     }

@@ -35,9 +35,14 @@ func config(_ arch: String, epochs: Int, schedule: LRSchedule? = nil) -> TrainCo
 func interruptedAndResumed(_ cfg: TrainConfig, train: ImageDataset, test: ImageDataset, stopAfter: Int) throws -> TrainingRun {
     let dir = runDirectory()
     let first = try TrainingRun.create(config: cfg, directory: dir, train: train, test: test)
+    #expect(!TrainingRun.hasFinishedEpoch(directory: dir))
     first.stopAfterEpochs = stopAfter
     try first.run()
     #expect(first.completedEpochs == stopAfter)
+    // A finished epoch is what `train` (and the two-stage recipe, per stage) resumes from; a new run
+    // may not overwrite it.
+    #expect(TrainingRun.hasFinishedEpoch(directory: dir))
+    #expect(throws: TrainError.self) { try TrainingRun.create(config: cfg, directory: dir, train: train, test: test) }
     let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
     #expect(resumed.completedEpochs == stopAfter)
     try resumed.run()
