@@ -386,37 +386,31 @@ extension InferenceEngine {
                     _ y: UnsafeMutablePointer<Float>, outStride: Int, residual: UnsafePointer<Float>?, reluAfter: Bool,
                     ctx: SampleContext, useThreads: Bool,
                     gathered: (weight: UnsafePointer<Float>, lda: Int, bias: UnsafePointer<Float>, rows: Int)?) {
-        let (ho, wo) = o.outSize(h, w), P = ho * wo, s = o.stride
-        let padCount = DirectConv3x3.paddedCount(channels: inK, height: h, width: w, stride: s)
-        let padded = SendablePointer(ctx.col.reserve(padCount))
-        o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
-            let weight = SendableConstPointer(gathered?.weight ?? wp.baseAddress!), bias = SendableConstPointer(gathered?.bias ?? bp.baseAddress!)
-            let lda = gathered?.lda ?? o.rowLength, relu = o.relu || reluAfter
-            for j in 0..<g {
-                let k = min(M, outKs?[j] ?? M)
-                let xj = SendableConstPointer(x + j * inStride), yj = SendablePointer(y + j * outStride)
-                let rj = residual.map { SendableConstPointer($0 + j * outStride) }
-                if useThreads {
-                    // The cores split the image's output pixel rows (an even split whatever the active
-                    // channel count k); each pads the input rows its output rows read into its own
-                    // buffer, so a conv costs one fork and no serial section.
-                    pool.forChunks(ho) { chunk, pixelRows in
-                        let own = chunk == 0 ? padded.base : self.contexts[chunk].col.reserve(padCount)
-                        DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xj.base, channelStride: h * w, into: own, stride: s,
-                                          forOutputRows: pixelRows)
-                        DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: own, weight: weight.base, weightStride: lda,
-                                              bias: bias.base, residual: rj?.base, residualStride: P, relu: relu, output: yj.base, outputStride: P,
-                                              rows: 0..<k, pixelRows: pixelRows, stride: s)
+        let (ho, wo) = o.outSize(h, w), P = ho * wo
+        let padCount = DirectConv3x3.paddedCount(channels: inK, height: h, width: w, stride: o.stride)
+        let chunks = useThreads ? min(threads, ho) : 1
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: max(threads, 1)) { pads in
+            // Each core pads the input rows its output rows read into its own buffer, so a conv costs
+            // one fork and no serial section (an even split of the pixel rows whatever k is).
+            for c in 0..<chunks { pads[c] = (c == 0 ? ctx : contexts[c]).col.reserve(padCount) }
+            o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
+                for j in 0..<g {
+                    let k = min(M, outKs?[j] ?? M)
+                    let yj = y + j * outStride
+                    var job = DirectConvJob(input: x + j * inStride, source: x + j * inStride, sourcePlane: h * w, sourceRow: w,
+                                            inPlace: false, pads: pads.baseAddress!, inChannels: inK, height: h, width: w, stride: o.stride,
+                                            weight: gathered?.weight ?? wp.baseAddress!, weightStride: gathered?.lda ?? o.rowLength,
+                                            bias: gathered?.bias ?? bp.baseAddress!, residual: residual.map { $0 + j * outStride },
+                                            residualPlane: P, residualRow: wo, relu: o.relu || reluAfter,
+                                            output: yj, outputPlane: P, outputRow: wo, rows: k)
+                    withUnsafePointer(to: &job) { jp in
+                        if chunks > 1 { pool.forChunks(ho, raw: DirectConvJob.run, context: UnsafeRawPointer(jp)) }
+                        else { DirectConvJob.run(UnsafeRawPointer(jp), 0, 0, ho) }
                     }
-                } else {
-                    DirectConv3x3.pad(channels: 0..<inK, height: h, width: w, xj.base, channelStride: h * w, into: padded.base, stride: s)
-                    DirectConv3x3.compute(inChannels: inK, height: h, width: w, padded: padded.base, weight: weight.base, weightStride: lda,
-                                          bias: bias.base, residual: rj?.base, residualStride: P, relu: relu, output: yj.base, outputStride: P,
-                                          rows: 0..<k, stride: s)
+                    if k < M { (yj + k * P).update(repeating: 0, count: (M - k) * P) }
                 }
-                if k < M { (yj.base + k * P).update(repeating: 0, count: (M - k) * P) }
-            }
-        } }
+            } }
+        }
     }
 }
 
