@@ -16,51 +16,19 @@ P=${PREFIX:-c10}
 report=${REPORT:-docs/report-cifar10}
 dense=runs/$D/model.safetensors
 [ -f $dense ] || { echo "missing $dense: train the dense model first" >&2; exit 1; }
-stamp() { echo "== $(date +%H:%M:%S) $*"; }
+source scripts/experiment_lib.sh   # stamp, measure, dyn, fbs, fine_tune, prune_thin
 
 # 1. The dense model.
 [ -f runs/$D/eval.json ] || { stamp "eval dense"; $bin eval $dense --json > runs/$D/eval.json; }
 
 # 2. Static Network Slimming, before fine-tuning: prune, evaluate, measure (batch 1 and 64 vs dense).
-for r in 30 50 70; do
-  d=runs/$P-ns$r-thin
-  if [ ! -f $d/bench-infer-b64.json ]; then
-    stamp "prune $r%"
-    mkdir -p $d
-    $bin prune $dense --ratio 0.$r --out $d/model.safetensors
-    $bin eval $d/model.safetensors --json > $d/eval.json
-    $bin bench infer $d/model.safetensors --reference $dense --batch 1 --repeats 200 --record
-    $bin bench infer $d/model.safetensors --reference $dense --batch 64 --repeats 10 --record
-  fi
-done
+for r in 30 50 70; do prune_thin $dense 0.$r $P-ns$r-thin; done
 
 # 3. Dynamic slimming, variance rule (the thesis), target 0.5, from the dense model.
-dyn() {  # name, extra options
-  local name=$1; shift
-  local d=runs/$name
-  if [ ! -f $d/bench-infer-b64.json ]; then
-    stamp "dynamic $name"
-    if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
-    else $bin train --method dynamic --from $dense --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --epoch-ratio 0.5 "$@" --out $d; fi
-    $bin eval $d/model.safetensors --static-control --json > $d/eval.json
-    $bin bench infer $d/model.safetensors --batch 1 --repeats 200 --record
-    $bin bench infer $d/model.safetensors --batch 64 --repeats 10 --record
-  fi
-}
 dyn $P-dyn-var-t50 --target 0.5
 
 # 4. Static Network Slimming, fine-tuned (the 50% model first: it is the ~2x comparison point).
-for r in 50 30 70; do
-  d=runs/$P-ns$r
-  if [ ! -f $d/bench-infer-b64.json ]; then
-    stamp "fine-tune ns $r%"
-    if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
-    else $bin train --from runs/$P-ns$r-thin/model.safetensors --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --out $d; fi
-    $bin eval $d/model.safetensors --json > $d/eval.json
-    $bin bench infer $d/model.safetensors --reference $dense --batch 1 --repeats 200 --record
-    $bin bench infer $d/model.safetensors --reference $dense --batch 64 --repeats 10 --record
-  fi
-done
+for r in 50 30 70; do fine_tune $P-ns$r-thin $P-ns$r; done
 
 # 5. Dynamic slimming, uniform rule (ablation).
 dyn $P-dyn-uni-t50 --target 0.5 --rate-target uniform
@@ -80,17 +48,7 @@ dyn $P-dyn-uni-t50-s2 --target 0.5 --rate-target uniform --seed 2
 # (density lowered from 1 to D over the first half; only when FBS=1): D = 0.6 (~1.6x, the dynamic
 # T = 0.5 runs' FLOPs) and 0.5 (~1.9x).
 if [ "${FBS:-0}" = 1 ]; then
-  for dd in 60 50; do
-    d=runs/$P-fbs-d$dd
-    if [ ! -f $d/bench-infer-b64.json ]; then
-      stamp "fbs density 0.$dd"
-      if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
-      else $bin train --method fbs --density 0.$dd --from $dense --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --epoch-ratio 0.5 --out $d; fi
-      $bin eval $d/model.safetensors --json > $d/eval.json
-      $bin bench infer $d/model.safetensors --batch 1 --repeats 200 --record
-      $bin bench infer $d/model.safetensors --batch 64 --repeats 10 --record
-    fi
-  done
+  for dd in 60 50; do fbs $P-fbs-d$dd 0.$dd; done
 fi
 
 # 9. Issue 5's documented variants at T = 0.5, seed 0 (only when VARIANTS=1): kappa = 2, the loss on
@@ -135,20 +93,8 @@ if [ -n "${SPARSITY:-}" ]; then
     $bin eval $s/model.safetensors --json > $s/eval.json
   fi
   for r in 50 70 30; do
-    t=runs/$P-sns$r-thin; d=runs/$P-sns$r
-    if [ ! -f $t/bench-infer-b64.json ]; then
-      mkdir -p $t
-      $bin prune $s/model.safetensors --ratio 0.$r --out $t/model.safetensors
-      $bin eval $t/model.safetensors --json > $t/eval.json
-      $bin bench infer $t/model.safetensors --reference $dense --batch 1 --repeats 200 --record
-      $bin bench infer $t/model.safetensors --reference $dense --batch 64 --repeats 10 --record
-    fi
-    if [ ! -f $d/eval.json ]; then
-      stamp "fine-tune sparsity-trained ns $r%"
-      if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
-      else $bin train --from $t/model.safetensors --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --out $d; fi
-      $bin eval $d/model.safetensors --json > $d/eval.json
-    fi
+    prune_thin $s/model.safetensors 0.$r $P-sns$r-thin
+    fine_tune $P-sns$r-thin $P-sns$r
   done
   python3 scripts/ns_table.py --dense runs/$D --prefix runs/$P-sns > $report/static_ns_sparsity_table.md
 fi

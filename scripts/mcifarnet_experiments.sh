@@ -23,28 +23,14 @@ t=$(python3 -c "print(round($T * 100))")
 report=${REPORT:-docs/report-mcifarnet}
 dense=runs/$D/model.safetensors
 [ -f $dense ] || { echo "missing $dense: train the dense model first (see the top of this script)" >&2; exit 1; }
-stamp() { echo "== $(date +%H:%M:%S) $*"; }
-measure() {  # checkpoint: batch-1 and batch-64 speed-up against the dense model, recorded beside it
-  $bin bench infer $1 --reference $dense --batch 1 --repeats 100 --record
-  $bin bench infer $1 --reference $dense --batch 64 --repeats 5 --record
-}
+b1_repeats=100; b64_repeats=5
+source scripts/experiment_lib.sh   # stamp, measure, dyn, fbs, fine_tune, prune_thin
 json_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
 
 # 1. The dense model, evaluated by DynaSlim (also checks the PyTorch-trained file loads and agrees).
 [ -f runs/$D/eval.json ] || { stamp "eval dense"; $bin eval $dense --json > runs/$D/eval.json; }
 
-# 2. Dynamic slimming from the dense model, both rate rules.
-dyn() {  # name, extra options
-  local name=$1; shift
-  local d=runs/$name
-  if [ ! -f $d/bench-infer-b64.json ]; then
-    stamp "dynamic $name"
-    if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
-    else $bin train --method dynamic --from $dense --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --epoch-ratio 0.5 "$@" --out $d; fi
-    $bin eval $d/model.safetensors --static-control --json > $d/eval.json
-    measure $d/model.safetensors
-  fi
-}
+# 2. Dynamic slimming from the dense model, the variance rule (the uniform rule: stage 5).
 dyn $P-dyn-var-t$t --target $T
 S=$(json_field runs/$P-dyn-var-t$t/eval.json flop_speedup)
 stamp "dynamic (variance rule) FLOP speed-up: $S"
@@ -53,14 +39,7 @@ stamp "dynamic (variance rule) FLOP speed-up: $S"
 # scale with density^2 and d = 1/sqrt(S) matches (the first conv's 3 input channels and the saliency
 # predictors make it inexact; the report gives each model's own FLOPs).
 dd=$(python3 -c "print(f'{min(0.95, max(0.2, round(($S) ** -0.5 * 20) / 20)):.2f}')")
-d=runs/$P-fbs-d${dd#0.}
-if [ ! -f $d/bench-infer-b64.json ]; then
-  stamp "fbs density $dd"
-  if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
-  else $bin train --method fbs --density $dd --from $dense --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --epoch-ratio 0.5 --out $d; fi
-  $bin eval $d/model.safetensors --json > $d/eval.json
-  measure $d/model.safetensors
-fi
+fbs $P-fbs-d${dd#0.} $dd
 
 # 4. Static Network Slimming at the same FLOPs: the global pruning ratio (steps of 0.05) whose thin
 # model's MACs come closest to the dense MACs / S, then fine-tuned. From the dense model, and (stage 6)
@@ -76,20 +55,8 @@ static_ns() {  # source checkpoint, run-name prefix
   done
   rm -f /tmp/mc-prune-probe.safetensors
   stamp "static NS from $src: ratio $best (FLOP speed-up within $bestgap of $S)"
-  local thin=runs/$name${best#0.}-thin d=runs/$name${best#0.}
-  if [ ! -f $thin/bench-infer-b64.json ]; then
-    mkdir -p $thin
-    $bin prune $src --ratio $best --out $thin/model.safetensors
-    $bin eval $thin/model.safetensors --json > $thin/eval.json
-    measure $thin/model.safetensors
-  fi
-  if [ ! -f $d/bench-infer-b64.json ]; then
-    stamp "fine-tune $d"
-    if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
-    else $bin train --from $thin/model.safetensors --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --out $d; fi
-    $bin eval $d/model.safetensors --json > $d/eval.json
-    measure $d/model.safetensors
-  fi
+  prune_thin $src $best $name${best#0.}-thin
+  fine_tune $name${best#0.}-thin $name${best#0.}
 }
 static_ns $dense $P-ns
 
