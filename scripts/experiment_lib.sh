@@ -12,32 +12,24 @@ measure() {
   $bin bench infer $1 --reference $dense --batch 64 --repeats ${b64_repeats:-10} --record
 }
 
-# dyn NAME OPTION...: dynamic slimming from the dense model into runs/NAME (ft epochs, lr 0.01
-# cosine, rate ramp over the first half), evaluated with its static control, then measured.
-dyn() {
-  local name=$1; shift
-  local d=runs/$name
+# from_dense NAME EVAL_OPTIONS TRAIN_OPTION...: a slimmed model trained from the dense model into
+# runs/NAME (ft epochs, lr 0.01 cosine, its schedule ramped over the first half), evaluated, measured.
+from_dense() {
+  local d=runs/$1 eval_options=$2; shift 2
   if [ ! -f $d/bench-infer-b64.json ]; then
-    stamp "dynamic $name"
+    stamp "$(basename $d): $*"
     if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
-    else $bin train --method dynamic --from $dense --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --epoch-ratio 0.5 "$@" --out $d; fi
-    $bin eval $d/model.safetensors --static-control --json > $d/eval.json
+    else $bin train --from $dense --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --epoch-ratio 0.5 "$@" --out $d; fi
+    $bin eval $d/model.safetensors $eval_options --json > $d/eval.json
     measure $d/model.safetensors
   fi
 }
 
-# fbs NAME DENSITY: FBS from the dense model into runs/NAME (density lowered from 1 over the first
-# half of the ft epochs), evaluated, measured.
-fbs() {
-  local d=runs/$1
-  if [ ! -f $d/bench-infer-b64.json ]; then
-    stamp "fbs density $2"
-    if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
-    else $bin train --method fbs --density $2 --from $dense --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --epoch-ratio 0.5 --out $d; fi
-    $bin eval $d/model.safetensors --json > $d/eval.json
-    measure $d/model.safetensors
-  fi
-}
+# dyn NAME OPTION...: dynamic slimming (evaluated with its static control as well).
+dyn() { local name=$1; shift; from_dense $name --static-control --method dynamic "$@"; }
+
+# fbs NAME DENSITY: FBS, the density lowered from 1 over the first half.
+fbs() { from_dense $1 "" --method fbs --density $2; }
 
 # fine_tune THIN_RUN NAME: trains the pruned model runs/THIN_RUN/model.safetensors for ft epochs into
 # runs/NAME, evaluated, measured.
