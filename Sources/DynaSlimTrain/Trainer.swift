@@ -165,7 +165,7 @@ public final class TrainingRun {
         guard let data = FileManager.default.contents(atPath: cfgPath) else { throw TrainError.resume(path: cfgPath, reason: "no config.json") }
         let config = try JSONDecoder().decode(TrainConfig.self, from: data)
         let resumePath = (directory as NSString).appendingPathComponent("resume.safetensors")
-        guard FileManager.default.fileExists(atPath: resumePath) else {
+        guard hasFinishedEpoch(directory: directory) else {
             throw TrainError.resume(path: resumePath, reason: "no finished epoch to resume from; start the run again")
         }
         let (tensors, meta) = try SafeTensors.read(resumePath)
