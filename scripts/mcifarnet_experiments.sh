@@ -44,12 +44,13 @@ fbs $P-fbs-d${dd#0.} $dd
 # 4. Static Network Slimming at the same FLOPs: the global pruning ratio (steps of 0.05) whose thin
 # model's MACs come closest to the dense MACs / S, then fine-tuned. From the dense model, and (stage 6)
 # from the model trained with Network Slimming's L1 on the gammas, when SPARSE_RUN names it.
-dense_macs=$($bin info $dense | sed -n 's/^total: .*, \([0-9]*\) MACs per image/\1/p')
+macs_of() { $bin info $1 | sed -n 's/^total: .*, \([0-9]*\) MACs per image/\1/p'; }   # MACs per image
+dense_macs=$(macs_of $dense)
 static_ns() {  # source checkpoint, run-name prefix
   local src=$1 name=$2 best="" bestgap="" r m gap
   for r in 0.30 0.35 0.40 0.45 0.50 0.55 0.60 0.65 0.70 0.75 0.80 0.85; do
     $bin prune $src --ratio $r --out /tmp/mc-prune-probe.safetensors > /dev/null
-    m=$($bin info /tmp/mc-prune-probe.safetensors | sed -n 's/^total: .*, \([0-9]*\) MACs per image/\1/p')
+    m=$(macs_of /tmp/mc-prune-probe.safetensors)
     gap=$(python3 -c "print(abs($dense_macs / $m - $S))")
     if [ -z "$best" ] || python3 -c "import sys; sys.exit(0 if $gap < $bestgap else 1)"; then best=$r; bestgap=$gap; fi
   done

@@ -32,6 +32,9 @@ from safetensors.torch import save_file
 MEAN = [0.49139968, 0.48215842, 0.4465309]   # DynaSlim's CIFAR-10 normalization (dynaslim.normalization)
 STD = [0.24703223, 0.24348512, 0.26158783]
 RECORD = 1 + 3 * 32 * 32                     # label byte + CHW uint8 image
+# DynaSlim's architecture record (ModelConfig), in the checkpoint's metadata and config.json.
+MODEL_CONFIG = {"architecture": "mcifarnet", "classes": 10, "dropout": 0.3, "gammaInit": 1,
+                "inputChannels": 3, "inputHeight": 32, "inputWidth": 32, "shortcut": "A"}
 
 
 def read_batches(data_dir, names):
@@ -91,9 +94,7 @@ def augment(padded_u8, idx, gen):
 
 def save_checkpoint(model, path, epochs_done):
     meta = {
-        "dynaslim.model": json.dumps({"architecture": "mcifarnet", "classes": 10, "dropout": 0.3, "gammaInit": 1,
-                                      "inputChannels": 3, "inputHeight": 32, "inputWidth": 32, "shortcut": "A"},
-                                     separators=(",", ":"), sort_keys=True),
+        "dynaslim.model": json.dumps(MODEL_CONFIG, separators=(",", ":"), sort_keys=True),
         "dynaslim.dataset": "cifar10",
         "dynaslim.normalization": json.dumps({"mean": MEAN, "std": STD}, separators=(",", ":"), sort_keys=True),
         "completed_epochs": str(epochs_done),
@@ -139,8 +140,7 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, weight_decay=a.weight_decay)
     steps_per_epoch = len(ytr) // a.batch_size
     total = steps_per_epoch * a.epochs
-    config = {"model": {"architecture": "mcifarnet", "classes": 10, "dropout": 0.3, "gammaInit": 1, "inputChannels": 3,
-                        "inputHeight": 32, "inputWidth": 32, "shortcut": "A"},
+    config = {"model": MODEL_CONFIG,
               "dataset": "cifar10", "epochs": a.epochs, "batchSize": a.batch_size, "labelSmoothing": 0, "seed": a.seed,
               "schedule": {"kind": "cosine", "baseLR": a.lr, "epochs": a.epochs, "milestones": [], "gamma": 0.1,
                            "minLR": 0, "warmupEpochs": 0},
