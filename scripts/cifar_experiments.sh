@@ -66,15 +66,25 @@ fi
 
 # 10. The rest of issue 5's grid (only when GRID=1): the uniform rule at T = 0.3 / 0.7, and the
 # two-stage recipe for both rules at T = 0.3 / 0.7, then its seeds 1 and 2 at T = 0.5.
+# Stage 1 (slimmable training) depends only on the dense model and the seed, not on T or the rate
+# rule, and training is deterministic (seed 0's stage-1 checkpoints of four runs were byte-identical),
+# so runs with the same seed share one stage 1: share_stage1 FROM TO copies a finished one.
+share_stage1() {
+  if [ -f runs/$1/stage1/model.safetensors ] && [ ! -f runs/$2/stage1/model.safetensors ]; then
+    mkdir -p runs/$2 && rm -rf runs/$2/stage1 && cp -r runs/$1/stage1 runs/$2/stage1
+  fi
+}
 if [ "${GRID:-0}" = 1 ]; then
   dyn $P-dyn-uni-t30 --target 0.3 --rate-target uniform
   dyn $P-dyn-uni-t70 --target 0.7 --rate-target uniform
+  for name in var-t30 var-t70 uni-t30 uni-t70; do share_stage1 $P-dyn-var-t50-2stage $P-dyn-$name-2stage; done
   dyn $P-dyn-var-t30-2stage --target 0.3 "${two[@]}"
   dyn $P-dyn-var-t70-2stage --target 0.7 "${two[@]}"
   dyn $P-dyn-uni-t30-2stage --target 0.3 --rate-target uniform "${two[@]}"
   dyn $P-dyn-uni-t70-2stage --target 0.7 --rate-target uniform "${two[@]}"
   for s in 1 2; do
     dyn $P-dyn-var-t50-2stage-s$s --target 0.5 --seed $s "${two[@]}"
+    share_stage1 $P-dyn-var-t50-2stage-s$s $P-dyn-uni-t50-2stage-s$s
     dyn $P-dyn-uni-t50-2stage-s$s --target 0.5 --rate-target uniform --seed $s "${two[@]}"
   done
 fi

@@ -23,6 +23,33 @@ public final class ScratchBuffer: @unchecked Sendable {
     }
 }
 
+/// ScratchBuffer's twin for other element types: channel indices and kept counts (IndexScratch).
+public final class TypedScratch<Element>: @unchecked Sendable {
+    public private(set) var pointer: UnsafeMutablePointer<Element>
+    public private(set) var capacity: Int
+
+    public init(capacity: Int = 0) {
+        self.capacity = max(capacity, 1)
+        pointer = .allocate(capacity: self.capacity)
+    }
+    deinit { pointer.deallocate() }
+
+    /// A pointer to at least `count` elements (uninitialized after growth; Element must be trivial).
+    @inlinable @inline(__always)
+    public func reserve(_ count: Int) -> UnsafeMutablePointer<Element> {
+        if count > capacity { grow(count) }
+        return pointer
+    }
+
+    @usableFromInline func grow(_ count: Int) {
+        pointer.deallocate()
+        capacity = count
+        pointer = .allocate(capacity: count)
+    }
+}
+
+public typealias IndexScratch = TypedScratch<Int>
+
 /// Per-thread scratch for a kernel: `slots[chunk]` belongs to parallel chunk `chunk` alone.
 public final class Workspace: @unchecked Sendable {
     public let slots: [[ScratchBuffer]]  // [chunk][buffer index]

@@ -12,9 +12,10 @@ public struct ShapeError: Error, CustomStringConvertible, Equatable {
 
     /// Throws unless `count == expected`, naming the buffer and the shape it should have.
     @inline(__always)
-    public static func check(_ operation: String, _ name: String, count: Int, expected: Int, shape: [Int]) throws(ShapeError) {
+    /// (`shape` is built only on failure: checks run per call in the engine's hot path.)
+    public static func check(_ operation: String, _ name: String, count: Int, expected: Int, shape: @autoclosure () -> [Int]) throws(ShapeError) {
         if count != expected {
-            throw ShapeError(operation, "\(name) has \(count) elements, expected \(expected) for shape \(shape)")
+            throw ShapeError(operation, "\(name) has \(count) elements, expected \(expected) for shape \(shape())")
         }
     }
 

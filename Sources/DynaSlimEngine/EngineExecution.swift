@@ -11,34 +11,31 @@ extension InferenceEngine {
         let s = config.inputShape, L = gateWidths.count, classes = config.classes
         try ShapeError.check("engine", "images", count: images.count, expected: n * s.count, shape: [n, s.c, s.h, s.w])
         try ShapeError.check("engine", "logits", count: logits.count, expected: n * classes, shape: [n, classes])
-        var k = [Int32](repeating: 0, count: max(1, n * L))
+        // Kept counts [n, L], in the engine's scratch (a batch allocates nothing).
+        let k = keptScratch.reserve(max(1, n * L))
         for i in 0..<n { for l in 0..<L { k[i * L + l] = Int32(gateWidths[l]) } }
         if n == 1 && threads > 1 && overlapsPredictor {
             // Batch 1 on two cores: a helper runs the predictor while the caller starts the stem
             // conv, which is ungated and so needs no thresholds (runPadded's `alongside`).
-            let errors = ErrorBox(), image = SendableConstPointer(images.baseAddress!)
-            try k.withUnsafeMutableBufferPointer { kp in
-                let kk = SendablePointer(kp.baseAddress!)
-                try runPadded(images.baseAddress!, first: 0, kept: UnsafePointer(kp.baseAddress!), ctx: contexts[0], parallel: true,
-                              out: logits.baseAddress!) {
-                    do { try self.predictKept(image.base, n: 1, into: kk.base) } catch { errors.set(error) }
-                }
-            }
-            if let e = errors.error { throw e }
+            let side = PredictorAlongside(engine: Unmanaged.passUnretained(self), image: images.baseAddress!, kept: k,
+                                          errors: Unmanaged.passUnretained(workerErrors))
+            try runPadded(images.baseAddress!, first: 0, kept: UnsafePointer(k), ctx: contexts[0], parallel: true,
+                          out: logits.baseAddress!, alongside: side)
+            if let e = workerErrors.take() { throw e }
             if let kept { for i in 0..<min(kept.count, L) { kept[i] = k[i] } }
             return
         }
         if dynamic != nil {
             let t0 = profile != nil ? EngineProfile.now() : 0
             defer { profile?.add("predictor", since: t0) }
-            try k.withUnsafeMutableBufferPointer { try predictKept(images.baseAddress!, n: n, into: $0.baseAddress!) }
+            try predictKept(images.baseAddress!, n: n, into: k)
         }
         if let fbs {  // reported only: FBS convs select their channels themselves
             for i in 0..<n { for l in 0..<L { k[i * L + l] = Int32(fbs.kept(channels: gateWidths[l])) } }
         }
         if let kept { for i in 0..<min(kept.count, n * L) { kept[i] = k[i] } }
         let x = SendableConstPointer(images.baseAddress!), y = SendablePointer(logits.baseAddress!)
-        let kk = k
+        let kk = UnsafePointer(k)
         if n == 1 && threads > 1 {
             try runGroup(x.base, count: 1, first: 0, kept: kk, ctx: contexts[0], parallel: true, out: y.base)
         } else if dynamic != nil && groupSize > 1 && sortGroupsByWidth {
@@ -49,12 +46,12 @@ extension InferenceEngine {
                 return ma < mb || (ma == mb && a < b)
             }
             let xs = sortedImages.reserve(n * s.count), ys = sortedLogits.reserve(n * classes)
-            var ks = kk
+            var ks = Array(UnsafeBufferPointer(start: kk, count: n * L))
             for (dst, src) in order.enumerated() {
                 (xs + dst * s.count).update(from: images.baseAddress! + src * s.count, count: s.count)
                 for l in 0..<L { ks[dst * L + l] = kk[src * L + l] }
             }
-            try runBatched(UnsafePointer(xs), n: n, kept: ks, out: ys)
+            try ks.withUnsafeBufferPointer { try runBatched(UnsafePointer(xs), n: n, kept: $0.baseAddress!, out: ys) }
             for (dst, src) in order.enumerated() { (logits.baseAddress! + src * classes).update(from: ys + dst * classes, count: classes) }
         } else {
             try runBatched(x.base, n: n, kept: kk, out: y.base)
@@ -100,23 +97,22 @@ extension InferenceEngine {
     }
 
     /// Images split across the cores; each core runs its share in groups of `groupSize`.
-    func runBatched(_ images: UnsafePointer<Float>, n: Int, kept: [Int32], out: UnsafeMutablePointer<Float>) throws {
+    func runBatched(_ images: UnsafePointer<Float>, n: Int, kept: UnsafePointer<Int32>, out: UnsafeMutablePointer<Float>) throws {
         let s = config.inputShape, classes = config.classes
-        let x = SendableConstPointer(images), y = SendablePointer(out)
-        let errors = ErrorBox()
-        let g = max(1, groupSize)
+        let x = SendableConstPointer(images), y = SendablePointer(out), keptCounts = SendableConstPointer(kept)
+        let errors = workerErrors, g = max(1, groupSize)
         Parallel.forChunks(n, threads: threads) { chunk, range in
             var i = range.lowerBound
             while i < range.upperBound {
                 let cnt = min(g, range.upperBound - i)
                 do {
-                    try self.runGroup(x.advanced(by: i * s.count), count: cnt, first: i, kept: kept, ctx: self.contexts[chunk], parallel: false,
+                    try self.runGroup(x.advanced(by: i * s.count), count: cnt, first: i, kept: keptCounts.base, ctx: self.contexts[chunk], parallel: false,
                                       out: y.advanced(by: i * classes))
                 } catch { errors.set(error) }
                 i += cnt
             }
         }
-        if let e = errors.error { throw e }
+        if let e = errors.take() { throw e }
     }
 
     /// MACs of one image given its kept counts (predictor excluded).
@@ -125,20 +121,27 @@ extension InferenceEngine {
     /// Runs `count` consecutive images (NCHW) through the ops as one group: every conv is one GEMM
     /// over the group's pixels, at the group's largest kept counts; each image's channels beyond
     /// its own k are zeroed, so results equal running the images one by one.
-    func runGroup(_ input: UnsafePointer<Float>, count g: Int, first: Int, kept: [Int32], ctx: SampleContext, parallel: Bool,
+    func runGroup(_ input: UnsafePointer<Float>, count g: Int, first: Int, kept: UnsafePointer<Int32>, ctx: SampleContext, parallel: Bool,
                   out: UnsafeMutablePointer<Float>) throws {
         if g == 1 && usesPaddedPath {
-            try kept.withUnsafeBufferPointer { try runPadded(input, first: first, kept: $0.baseAddress!, ctx: ctx, parallel: parallel, out: out) }
+            try runPadded(input, first: first, kept: kept, ctx: ctx, parallel: parallel, out: out)
             return
         }
         let L = gateWidths.count
-        func ks(_ gate: Int?) -> [Int]? { gate.map { l in (0..<g).map { Int(kept[(first + $0) * L + l]) } } }
+        // Image j's kept count of gated layer `gate`, for the group's images, in the context's scratch.
+        func ks(_ gate: Int?, _ slot: IndexScratch) -> UnsafeBufferPointer<Int>? {
+            gate.map { l in
+                let p = slot.reserve(g)
+                for j in 0..<g { p[j] = Int(kept[(first + j) * L + l]) }
+                return UnsafeBufferPointer(start: p, count: g)
+            }
+        }
         var cur = UnsafeMutablePointer(mutating: input)
         var c = config.inputChannels, active = c, h = config.inputHeight, w = config.inputWidth
         var which = 0
         func next() -> UnsafeMutablePointer<Float> { defer { which = (which + 1) % 2 }; return ctx.act[which].reserve(maxActivation * g) }
         // FBS: original channel indices of the current (compressed) activation; nil = channels 0..<active.
-        var chanIdx: [Int]? = nil
+        var chanIdx: UnsafePointer<Int>? = nil
         for op in ops {
             switch op {
             case .conv(let o) where fbs != nil && (o.outGate != nil || o.inGate != nil):
@@ -147,19 +150,19 @@ extension InferenceEngine {
                 let sel = o.outGate.map { fbsSelect(layer: $0, x: Activation(ptr: cur, h: h, w: w, padded: false), channels: active, columns: chanIdx, ctx: ctx) }
                 gatheredConv(o, cur, inK: active, columns: o.inGate != nil ? chanIdx : nil, rows: sel, h: h, w: w, dst, residual: nil, reluAfter: false,
                              ctx: ctx, parallel: parallel)
-                cur = dst; c = sel?.rows.count ?? o.outC; active = c; h = ho; w = wo
+                cur = dst; c = sel?.count ?? o.outC; active = c; h = ho; w = wo
                 chanIdx = sel?.rows
             case .conv(let o):
-                let outKs = ks(o.outGate), inK = ks(o.inGate)?.max() ?? active
+                let outKs = ks(o.outGate, ctx.keptOut), inK = ks(o.inGate, ctx.keptIn)?.max() ?? active
                 let dst = next()
                 let (ho, wo) = o.outSize(h, w)
                 conv(o, cur, inStride: c * h * w, inK: inK, outKs: outKs, g: g, h: h, w: w, dst, residual: nil, ctx: ctx, parallel: parallel)
                 cur = dst; c = o.outC; active = outKs?.max() ?? o.outC; h = ho; w = wo
             case .block(let b):
-                let midKs = ks(b.conv1.outGate), mid = midKs?.max() ?? b.conv1.outC
+                let midKs = ks(b.conv1.outGate, ctx.keptOut), mid = midKs?.max() ?? b.conv1.outC
                 let (ho, wo) = b.conv1.outSize(h, w)
                 let t = ctx.act[2].reserve(maxActivation * g)
-                var fbsRows: (rows: [Int], scale: [Float])?
+                var fbsRows: ChannelSelection?
                 if fbs != nil, let l = b.conv1.outGate {
                     let sel = fbsSelect(layer: l, x: Activation(ptr: cur, h: h, w: w, padded: false), channels: active, columns: nil, ctx: ctx)
                     fbsRows = sel
@@ -188,7 +191,7 @@ extension InferenceEngine {
                 let dst = next()
                 // The block ends with relu(bn2(conv2) + shortcut): ReLU after the residual add.
                 if let fbsRows {
-                    gatheredConv(b.conv2, t, inK: fbsRows.rows.count, columns: fbsRows.rows, rows: nil, h: ho, w: wo, dst, residual: short,
+                    gatheredConv(b.conv2, t, inK: fbsRows.count, columns: fbsRows.rows, rows: nil, h: ho, w: wo, dst, residual: short,
                                  reluAfter: true, ctx: ctx, parallel: parallel)
                 } else {
                     conv(b.conv2, t, inStride: b.conv1.outC * P, inK: mid, outKs: nil, g: g, h: ho, w: wo, dst, residual: short, reluAfter: true,
@@ -212,12 +215,12 @@ extension InferenceEngine {
                 let idx = chanIdx!
                 for o in 0..<li.outF {
                     var acc = li.bias[o]
-                    for (j, ch) in idx.enumerated() { acc += li.weight[o * li.inF + ch] * cur[j] }
+                    for j in 0..<active { acc += li.weight[o * li.inF + idx[j]] * cur[j] }
                     out[o] = acc
                 }
                 return
             case .linear(let li):
-                let inK = ks(li.inGate)?.max() ?? active
+                let inK = ks(li.inGate, ctx.keptIn)?.max() ?? active
                 // logits[g, outF] = x[g, 0..<inK] * W[:, 0..<inK]^T + b (W is [outF, inF], row stride inF).
                 li.weight.withUnsafeBufferPointer { wp in
                     BLAS.sgemm(transB: true, m: g, n: li.outF, k: inK, a: cur, lda: c, b: wp.baseAddress!, ldb: li.inF, c: out, ldc: li.outF)
@@ -232,35 +235,39 @@ extension InferenceEngine {
 
     /// FBS channel selection for gated layer l from the producer's input x (plain or padded layout, whose
     /// channel j is original channel columns[j]): s = relu(W g + b), g = mean |x| per channel; the
-    /// top-k rows (ascending) and their saliencies.
-    func fbsSelect(layer l: Int, x: Activation, channels: Int, columns: [Int]?, ctx: SampleContext) -> (rows: [Int], scale: [Float]) {
-        let p = fbs!.predictors[l], C = p.outFeatures, Cin = p.inFeatures
+    /// top-k rows (ascending) and their saliencies, in ctx's storage for layer l (no allocation).
+    func fbsSelect(layer l: Int, x: Activation, channels: Int, columns: UnsafePointer<Int>?, ctx: SampleContext) -> ChannelSelection {
+        let p = fbs!.predictors[l], C = p.outFeatures, Cin = p.inFeatures, buffer = ctx.fbsSelections[l]
         let g = ctx.fbsMeans.reserve(channels)
         Self.channelMeans(x, channels: channels, absolute: true, into: g)
-        var z = p.bias.value
+        let z = buffer.scores
+        p.bias.value.withUnsafeBufferPointer { z.update(from: $0.baseAddress!, count: C) }
         p.weight.value.withUnsafeBufferPointer { w in
             for j in 0..<channels {
                 let col = columns?[j] ?? j, gj = g[j]
                 for c in 0..<C { z[c] += w[c * Cin + col] * gj }
             }
         }
-        let top = (0..<C).sorted { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }.prefix(fbs!.kept(channels: C)).sorted()
-        return (Array(top), top.map { max(0, z[$0]) })
+        let k = fbs!.kept(channels: C)
+        TopK.largest(k, of: z, count: C, work: buffer.work, into: buffer.rows)
+        for r in 0..<k { buffer.scale[r] = max(0, z[buffer.rows[r]]) }
+        return ChannelSelection(rows: buffer.rows, scale: buffer.scale, count: k)
     }
 
     /// One image: y[rows.count or outC][P] = act(W[rows][columns] * im2col(x) + bias[rows] (+ residual)) * scale,
     /// with weight rows / input columns gathered into scratch (FBS's arbitrary channel sets).
-    func gatheredConv(_ o: ConvOp, _ x: UnsafePointer<Float>, inK: Int, columns: [Int]?, rows: (rows: [Int], scale: [Float])?, h: Int, w: Int,
+    func gatheredConv(_ o: ConvOp, _ x: UnsafePointer<Float>, inK: Int, columns: UnsafePointer<Int>?, rows: ChannelSelection?, h: Int, w: Int,
                       _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, reluAfter: Bool, ctx: SampleContext, parallel: Bool) {
-        let kk = o.kernel * o.kernel, K = inK * kk, rowList = rows?.rows ?? Array(0..<o.outC), M = rowList.count
+        let kk = o.kernel * o.kernel, K = inK * kk, M = rows?.count ?? o.outC
         let wg = ctx.gathered.reserve(M * K)
         let bias = ctx.gatheredBias.reserve(M)
         o.weight.withUnsafeBufferPointer { wp in
-            for (r, src) in rowList.enumerated() {
+            for r in 0..<M {
+                let src = rows?.rows[r] ?? r
                 bias[r] = o.bias[src]
                 let srcRow = wp.baseAddress! + src * o.rowLength, dstRow = wg + r * K
                 if let columns {
-                    for (j, ch) in columns.prefix(inK).enumerated() { (dstRow + j * kk).update(from: srcRow + ch * kk, count: kk) }
+                    for j in 0..<inK { (dstRow + j * kk).update(from: srcRow + columns[j] * kk, count: kk) }
                 } else {
                     dstRow.update(from: srcRow, count: K)
                 }
@@ -271,13 +278,13 @@ extension InferenceEngine {
                   gathered: (weight: UnsafePointer(wg), lda: K, bias: UnsafePointer(bias), rows: M))
         if let rows {
             let (ho, wo) = o.outSize(h, w)
-            for (r, sc) in rows.scale.enumerated() { let row = y + r * ho * wo; for q in 0..<(ho * wo) { row[q] *= sc } }
+            for r in 0..<rows.count { let row = y + r * ho * wo, sc = rows.scale[r]; for q in 0..<(ho * wo) { row[q] *= sc } }
         }
     }
 
     /// For a group of g images x [g][inStride]: y[g][outC][P] = act(W[0..<M, 0..<inK*kk] * im2col(x) + bias (+ residual)),
     /// M = max(outKs) (or outC); rows m >= outKs[j] of image j are zeroed.
-    func conv(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, g: Int, h: Int, w: Int,
+    func conv(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: UnsafeBufferPointer<Int>?, g: Int, h: Int, w: Int,
               _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, reluAfter: Bool = false, ctx: SampleContext, parallel: Bool) {
         // Split the group so each GEMM's im2col matrix stays cache-sized (the training kernels' rule).
         let (ho, wo) = o.outSize(h, w)
@@ -288,7 +295,7 @@ extension InferenceEngine {
             var j = 0
             while j < g {
                 let cnt = min(sub, g - j)
-                convGroup(o, x + j * inStride, inStride: inStride, inK: inK, outKs: outKs.map { Array($0[j..<(j + cnt)]) }, g: cnt, h: h, w: w,
+                convGroup(o, x + j * inStride, inStride: inStride, inK: inK, outKs: outKs.map { UnsafeBufferPointer(rebasing: $0[j..<(j + cnt)]) }, g: cnt, h: h, w: w,
                           y + j * outStride, residual: residual.map { $0 + j * outStride }, reluAfter: reluAfter, ctx: ctx, parallel: parallel,
                           zeroRowsUpTo: outKs?.max() ?? o.outC)
                 j += cnt
@@ -299,7 +306,7 @@ extension InferenceEngine {
                   zeroRowsUpTo: 0)
     }
 
-    func convGroup(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, g: Int, h: Int, w: Int,
+    func convGroup(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: UnsafeBufferPointer<Int>?, g: Int, h: Int, w: Int,
                    _ y: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, reluAfter: Bool, ctx: SampleContext, parallel: Bool,
                    zeroRowsUpTo: Int, gathered: (weight: UnsafePointer<Float>, lda: Int, bias: UnsafePointer<Float>, rows: Int)? = nil) {
         let M = gathered?.rows ?? outKs?.max() ?? o.outC
@@ -324,13 +331,11 @@ extension InferenceEngine {
         if geo.isPointwise && g == 1 { colPtr = x } else {
             let col = ctx.col.reserve(K * N)
             if useThreads {
-                let sx = SendableConstPointer(x), sc = SendablePointer(col)
-                pool.forChunks(inK) { chunk, channels in
-                    var sub = geo
-                    sub.inChannels = channels.count
-                    let phase = self.contexts[chunk].phase.reserve(Conv2D.im2colPhaseScratch(sub))
-                    Conv2D.im2colSample(sub, sx.advanced(by: channels.lowerBound * h * w), sc.advanced(by: channels.lowerBound * kk * P), ld: P,
-                                        phaseBuffer: phase)
+                // Each core im2cols a share of the input channels, with its own phase scratch.
+                withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: max(threads, 1)) { phases in
+                    for c in 0..<threads { phases[c] = contexts[c].phase.reserve(Conv2D.im2colPhaseScratch(geo)) }
+                    var job = Im2colJob(geometry: geo, input: x, col: col, phases: UnsafePointer(phases.baseAddress!))
+                    pool.forChunks(inK, raw: Im2colJob.run, context: &job)
                 }
             } else {
                 let phase = ctx.phase.reserve(Conv2D.im2colPhaseScratch(geo))
@@ -341,34 +346,64 @@ extension InferenceEngine {
         // C = [M, g*P]: straight into y for one image, else into a scratch matrix scattered below.
         let cMat = g == 1 ? y : ctx.gemmOut.reserve(M * N)
         o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
-            let sw = SendableConstPointer(gathered?.weight ?? wp.baseAddress!), sb = SendableConstPointer(gathered?.bias ?? bp.baseAddress!)
-            let sc = SendableConstPointer(colPtr), sy = SendablePointer(y), scm = SendablePointer(cMat), sr = residual.map { SendableConstPointer($0) }
-            let lda = gathered?.lda ?? o.rowLength, relu = o.relu || reluAfter
-            let body: @Sendable (Int, Range<Int>) -> Void = { _, cols in
-                if cols.isEmpty { return }
-                BLAS.sgemm(m: M, n: cols.count, k: K, a: sw.base, lda: lda, b: sc.advanced(by: cols.lowerBound), ldb: N,
-                           c: scm.advanced(by: cols.lowerBound), ldc: N)
-                // Epilogue per image j and row m: bias, residual, ReLU; zero rows beyond the image's k.
-                for j in 0..<g {
-                    let lo = max(cols.lowerBound, j * P), hi = min(cols.upperBound, (j + 1) * P)
-                    if lo >= hi { continue }
-                    let rows = outKs?[j] ?? M
-                    for m in 0..<M {
-                        let src = scm.advanced(by: m * N + j * P), dst = sy.advanced(by: j * outStride + m * P)
-                        let a = lo - j * P, e = hi - j * P
-                        if m >= rows { (dst + a).update(repeating: 0, count: e - a); continue }
-                        if let sr {
-                            // dst = act(src + bias + residual): add the residual, then the affine/ReLU pass.
-                            VectorReductions.add(src + a, sr.advanced(by: j * outStride + m * P + a), dst + a, e - a, relu: false)
-                            VectorReductions.affine(dst + a, dst + a, e - a, scale: 1, shift: sb[m], relu: relu)
-                        } else {
-                            VectorReductions.affine(src + a, dst + a, e - a, scale: 1, shift: sb[m], relu: relu)
-                        }
-                    }
+            var job = GemmEpilogueJob(weight: gathered?.weight ?? wp.baseAddress!, lda: gathered?.lda ?? o.rowLength,
+                                      bias: gathered?.bias ?? bp.baseAddress!, col: colPtr, m: M, k: K, n: N, pixels: P, images: g,
+                                      cMatrix: cMat, output: y, outStride: outStride, residual: residual, relu: o.relu || reluAfter,
+                                      keptRows: outKs?.baseAddress)
+            if useThreads { pool.forChunks(N, raw: GemmEpilogueJob.run, context: &job) } else { GemmEpilogueJob.run(&job, 0, 0, N) }
+        } }
+    }
+}
+
+/// im2col of one image's input channels [lower, upper) as plain values (SpinPool's raw fork):
+/// rows c * kk ..< (c + 1) * kk of the [K, P] matrix, chunk c using phases[c] as scratch.
+struct Im2colJob {
+    let geometry: Conv2DGeometry
+    let input: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>
+    let phases: UnsafePointer<UnsafeMutablePointer<Float>>
+
+    static let run: SpinPool.RawJob = { context, chunk, lower, upper in
+        let j = context!.assumingMemoryBound(to: Im2colJob.self).pointee, geo = j.geometry
+        if lower >= upper { return }
+        var sub = geo
+        sub.inChannels = upper - lower
+        let P = geo.outPlane, kk = geo.kernelHeight * geo.kernelWidth
+        Conv2D.im2colSample(sub, j.input + lower * geo.inHeight * geo.inWidth, j.col + lower * kk * P, ld: P, phaseBuffer: j.phases[chunk])
+    }
+}
+
+/// The GEMM-path conv's columns [lower, upper) of C = W * B, then its epilogue, as plain values
+/// (SpinPool's raw fork): C [m, n] = W [m, k] (row stride lda) * col [k, n]; per image j (pixels
+/// j * P ..< (j + 1) * P) and row r: output = act(C + bias[r] (+ residual)), rows r >= keptRows[j]
+/// zeroed. C is the output itself for one image.
+struct GemmEpilogueJob {
+    let weight: UnsafePointer<Float>, lda: Int, bias: UnsafePointer<Float>, col: UnsafePointer<Float>
+    let m: Int, k: Int, n: Int, pixels: Int, images: Int
+    let cMatrix: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, outStride: Int
+    let residual: UnsafePointer<Float>?, relu: Bool
+    let keptRows: UnsafePointer<Int>?
+
+    static let run: SpinPool.RawJob = { context, _, lower, upper in
+        let j = context!.assumingMemoryBound(to: GemmEpilogueJob.self).pointee
+        if lower >= upper { return }
+        let M = j.m, N = j.n, P = j.pixels
+        BLAS.sgemm(m: M, n: upper - lower, k: j.k, a: j.weight, lda: j.lda, b: j.col + lower, ldb: N, c: j.cMatrix + lower, ldc: N)
+        for image in 0..<j.images {
+            let lo = max(lower, image * P), hi = min(upper, (image + 1) * P)
+            if lo >= hi { continue }
+            let rows = j.keptRows?[image] ?? M, a = lo - image * P, e = hi - image * P
+            for r in 0..<M {
+                let src = j.cMatrix + r * N + image * P, dst = j.output + image * j.outStride + r * P
+                if r >= rows { (dst + a).update(repeating: 0, count: e - a); continue }
+                if let residual = j.residual {
+                    // dst = act(src + bias + residual): add the residual, then the affine/ReLU pass.
+                    VectorReductions.add(src + a, residual + image * j.outStride + r * P + a, dst + a, e - a, relu: false)
+                    VectorReductions.affine(dst + a, dst + a, e - a, scale: 1, shift: j.bias[r], relu: j.relu)
+                } else {
+                    VectorReductions.affine(src + a, dst + a, e - a, scale: 1, shift: j.bias[r], relu: j.relu)
                 }
             }
-            if useThreads { pool.forChunks(N, body) } else { body(0, 0..<N) }
-        } }
+        }
     }
 }
 
@@ -382,7 +417,7 @@ extension InferenceEngine {
     /// padding to the group's widest image); rows [outKs[j], rows) of image j are zeroed. With
     /// `useThreads` (batch 1) the output pixel rows are split across the cores.
     /// Contract: at batch 1 `ctx` is contexts[0] and the other contexts' `col` buffers are free.
-    func directConv(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: [Int]?, rows M: Int, g: Int, h: Int, w: Int,
+    func directConv(_ o: ConvOp, _ x: UnsafePointer<Float>, inStride: Int, inK: Int, outKs: UnsafeBufferPointer<Int>?, rows M: Int, g: Int, h: Int, w: Int,
                     _ y: UnsafeMutablePointer<Float>, outStride: Int, residual: UnsafePointer<Float>?, reluAfter: Bool,
                     ctx: SampleContext, useThreads: Bool,
                     gathered: (weight: UnsafePointer<Float>, lda: Int, bias: UnsafePointer<Float>, rows: Int)?) {
@@ -419,6 +454,20 @@ final class ErrorBox: @unchecked Sendable {
     private(set) var error: Error?
     private let lock = NSLockLike()
     func set(_ e: Error) { lock.withLock { if error == nil { error = e } } }
+    /// The first error set since the last take, and clears it (a box reused across runs).
+    func take() -> Error? { lock.withLock { defer { error = nil }; return error } }
+}
+
+/// The predictor run on a helper core beside the stem conv (batch 1, two cores), as plain values
+/// for an allocation-free fork: fills `kept` for the engine's later ops.
+struct PredictorAlongside {
+    let engine: Unmanaged<InferenceEngine>
+    let image: UnsafePointer<Float>
+    let kept: UnsafeMutablePointer<Int32>
+    let errors: Unmanaged<ErrorBox>
+    func run() {
+        do { try engine.takeUnretainedValue().predictKept(image, n: 1, into: kept) } catch { errors.takeUnretainedValue().set(error) }
+    }
 }
 
 final class NSLockLike: @unchecked Sendable {

@@ -88,10 +88,10 @@ extension InferenceEngine {
 
     /// runGroup for one image (g == 1) in the padded layout; same results. `kept` is read from
     /// the second op on: with `alongside` (parallel runs whose first op is an ungated direct conv),
-    /// a helper core runs alongside() and then the first op's last output rows while the caller
-    /// computes the rest, so alongside may fill `kept` (the predictor: InferenceEngine.run).
+    /// a helper core runs the predictor and then the first op's last output rows while the caller
+    /// computes the rest, so the predictor may fill `kept` (InferenceEngine.run).
     func runPadded(_ input: UnsafePointer<Float>, first: Int, kept: UnsafePointer<Int32>, ctx: SampleContext, parallel: Bool,
-                   out: UnsafeMutablePointer<Float>, alongside: (@Sendable () -> Void)? = nil) throws {
+                   out: UnsafeMutablePointer<Float>, alongside: PredictorAlongside? = nil) throws {
         let L = gateWidths.count
         func k(_ gate: Int?, _ full: Int) -> Int { gate.map { Int(kept[first * L + $0]) } ?? full }
         var cur = Activation(ptr: UnsafeMutablePointer(mutating: input), h: config.inputHeight, w: config.inputWidth, padded: false)
@@ -113,7 +113,7 @@ extension InferenceEngine {
             return nextPlain(ho, wo)
         }
         // FBS: the current activation's channel j is original channel fbsColumns[j] (nil: identity).
-        var fbsColumns: [Int]? = nil
+        var fbsColumns: UnsafePointer<Int>? = nil
         let profile = self.profile
         var t0: UInt64 = 0
         @inline(__always) func tick() { if profile != nil { t0 = EngineProfile.now() } }
@@ -146,7 +146,7 @@ extension InferenceEngine {
                 var mid = k(b.conv1.outGate, b.conv1.outC)
                 let t = destination(b.conv1, cur, middle: true, avoid: cur.ptr)
                 // FBS: conv1's selected rows (saliency-scaled) and, below, conv2's matching columns.
-                var selected: [Int]? = nil
+                var selected: UnsafePointer<Int>? = nil
                 if fbs != nil, b.conv1.outGate != nil {
                     let g = fbsGather(b.conv1, x: cur, inK: active, columns: nil, select: true, ctx: ctx, parallel: parallel)
                     mid = g.rows; selected = g.selected
@@ -293,7 +293,7 @@ extension InferenceEngine {
     /// With `gathered` (FBS), the weight rows 0..<rows and bias come from there (row stride lda)
     /// instead of o's.
     func convAnyLayout(_ o: ConvOp, _ x: Activation, inK: Int, rows: Int, _ y: Activation, residual: Activation?, reluAfter: Bool,
-                       ctx: SampleContext, parallel: Bool, alongside: (@Sendable () -> Void)? = nil, gathered: GatheredWeights? = nil) {
+                       ctx: SampleContext, parallel: Bool, alongside: PredictorAlongside? = nil, gathered: GatheredWeights? = nil) {
         let geo = geometry(o, x, inK: inK)
         guard Self.direct(geo) else {
             precondition(alongside == nil, "only direct convs run work alongside")
@@ -305,8 +305,10 @@ extension InferenceEngine {
                           ctx: ctx, parallel: parallel, zeroRowsUpTo: 0,
                           gathered: (weight: gathered.weight, lda: gathered.lda, bias: gathered.bias, rows: rows))
             } else {
-                conv(o, xp, inStride: inK * x.h * x.w, inK: inK, outKs: [rows], g: 1, h: x.h, w: x.w, y.ptr, residual: rp, reluAfter: reluAfter,
-                     ctx: ctx, parallel: parallel)
+                let outK = ctx.keptOut.reserve(1)
+                outK[0] = rows
+                conv(o, xp, inStride: inK * x.h * x.w, inK: inK, outKs: UnsafeBufferPointer(start: outK, count: 1), g: 1, h: x.h, w: x.w, y.ptr,
+                     residual: rp, reluAfter: reluAfter, ctx: ctx, parallel: parallel)
             }
             return
         }
@@ -343,11 +345,8 @@ extension InferenceEngine {
                         // The helper's extra work (the predictor, ~10 us on CIFAR) is worth about 3/4
                         // of a ResNet stem's rows on one core, so it takes the last quarter (measured:
                         // the same as giving the caller every row, and both ahead of predictor-then-stem).
-                        let c = SendableConstRaw(context)
-                        pool.forTwo(ho, first: ho - ho / 4) { chunk, pixelRows in
-                            if chunk == 1 { alongside() }
-                            if !pixelRows.isEmpty { DirectConvJob.run(c.base, chunk, pixelRows.lowerBound, pixelRows.upperBound) }
-                        }
+                        var both = ConvWithPredictorJob(conv: jp.pointee, predictor: alongside)
+                        pool.forTwo(ho, first: ho - ho / 4, raw: ConvWithPredictorJob.run, context: &both)
                     } else if chunks > 1 {
                         // Batch 1: the cores split the output pixel rows (an even split at any width).
                         pool.forChunks(ho, raw: DirectConvJob.run, context: context)
@@ -365,35 +364,21 @@ extension InferenceEngine {
     /// the conv's ReLU commute: relu(s z) = s relu(z), so the scaling costs no pass over the
     /// output); without, every output row. With `columns`, each row keeps only those input
     /// channels' taps, in that order. Nothing is gathered for an ungated conv of uncompressed input.
-    func fbsGather(_ o: ConvOp, x: Activation, inK: Int, columns: [Int]?, select: Bool, ctx: SampleContext, parallel: Bool)
-        -> (weights: GatheredWeights?, rows: Int, selected: [Int]?) {
-        var rowList: [Int]? = nil, scale: [Float]? = nil
-        if select, let l = o.outGate {
-            let sel = fbsSelect(layer: l, x: x, channels: inK, columns: columns, ctx: ctx)
-            rowList = sel.rows; scale = sel.scale
-        }
-        if rowList == nil && columns == nil { return (nil, o.outC, nil) }
-        let kk = o.kernel * o.kernel, K = inK * kk, M = rowList?.count ?? o.outC
-        let wg = SendablePointer(ctx.gathered.reserve(M * K)), bg = SendablePointer(ctx.gatheredBias.reserve(M))
-        let rows = rowList, scales = scale
+    func fbsGather(_ o: ConvOp, x: Activation, inK: Int, columns: UnsafePointer<Int>?, select: Bool, ctx: SampleContext, parallel: Bool)
+        -> (weights: GatheredWeights?, rows: Int, selected: UnsafePointer<Int>?) {
+        var selection: ChannelSelection? = nil
+        if select, let l = o.outGate { selection = fbsSelect(layer: l, x: x, channels: inK, columns: columns, ctx: ctx) }
+        if selection == nil && columns == nil { return (nil, o.outC, nil) }
+        let kk = o.kernel * o.kernel, K = inK * kk, M = selection?.count ?? o.outC
+        let wg = ctx.gathered.reserve(M * K), bg = ctx.gatheredBias.reserve(M)
         o.weight.withUnsafeBufferPointer { wp in o.bias.withUnsafeBufferPointer { bp in
-            let w = SendableConstPointer(wp.baseAddress!), b = SendableConstPointer(bp.baseAddress!), ld = o.rowLength
-            let body: @Sendable (Int, Range<Int>) -> Void = { _, range in
-                for r in range {
-                    let src = rows?[r] ?? r, sc = scales?[r] ?? 1
-                    let srcRow = w.base + src * ld, dstRow = wg.base + r * K
-                    bg.base[r] = b.base[src] * sc
-                    if let columns {
-                        for j in 0..<inK { let from = srcRow + columns[j] * kk, to = dstRow + j * kk; for t in 0..<kk { to[t] = from[t] * sc } }
-                    } else {
-                        for i in 0..<K { dstRow[i] = srcRow[i] * sc }
-                    }
-                }
-            }
+            var job = GatherJob(weight: wp.baseAddress!, bias: bp.baseAddress!, rowLength: o.rowLength, rows: selection?.rows,
+                                scale: selection?.scale, columns: columns, inK: inK, taps: kk, gathered: wg, gatheredBias: bg)
             // A stage-3 ResNet-20 block gathers ~22K floats per conv: worth both cores at batch 1.
-            if parallel && threads > 1 && M * K >= 1 << 13 { pool.forChunks(M, body) } else { body(0, 0..<M) }
+            if parallel && threads > 1 && M * K >= 1 << 13 { pool.forChunks(M, raw: GatherJob.run, context: &job) }
+            else { GatherJob.run(&job, 0, 0, M) }
         } }
-        return (GatheredWeights(weight: UnsafePointer(wg.base), lda: K, bias: UnsafePointer(bg.base)), M, rowList)
+        return (GatheredWeights(weight: UnsafePointer(wg), lda: K, bias: UnsafePointer(bg)), M, selection?.rows)
     }
 
     /// x's first `channels` channels as plain planes: x itself, or a copy of its interior.
@@ -441,10 +426,45 @@ struct DirectConvJob {
     }
 }
 
-/// A raw pointer handed to a @Sendable closure (its pointee outlives the fork).
-struct SendableConstRaw: @unchecked Sendable {
-    let base: UnsafeRawPointer
-    init(_ base: UnsafeRawPointer) { self.base = base }
+/// The stem conv with the predictor alongside (SpinPool.forTwo's raw job): chunk 1 runs the
+/// predictor before its rows.
+struct ConvWithPredictorJob {
+    var conv: DirectConvJob
+    let predictor: PredictorAlongside
+
+    static let run: SpinPool.RawJob = { context, chunk, lower, upper in
+        let j = context!.assumingMemoryBound(to: ConvWithPredictorJob.self)
+        if chunk == 1 { j.pointee.predictor.run() }
+        if lower < upper { DirectConvJob.run(UnsafeRawPointer(j) + MemoryLayout<ConvWithPredictorJob>.offset(of: \.conv)!, chunk, lower, upper) }
+    }
+}
+
+/// FBS's gather as plain values (SpinPool's raw fork): run(context, chunk, lower, upper) writes
+/// gathered rows [lower, upper): row r = source row rows[r] (or r), scaled by scale[r] (or 1),
+/// keeping input channels columns[0..<inK] (or the first inK) of `taps` weights each.
+struct GatherJob {
+    let weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, rowLength: Int
+    let rows: UnsafePointer<Int>?, scale: UnsafePointer<Float>?, columns: UnsafePointer<Int>?
+    let inK: Int, taps: Int
+    let gathered: UnsafeMutablePointer<Float>, gatheredBias: UnsafeMutablePointer<Float>
+
+    static let run: SpinPool.RawJob = { context, _, lower, upper in
+        let j = context!.assumingMemoryBound(to: GatherJob.self).pointee
+        let K = j.inK * j.taps
+        for r in lower..<upper {
+            let src = j.rows?[r] ?? r, sc = j.scale?[r] ?? 1
+            let srcRow = j.weight + src * j.rowLength, dstRow = j.gathered + r * K
+            j.gatheredBias[r] = j.bias[src] * sc
+            if let columns = j.columns {
+                for c in 0..<j.inK {
+                    let from = srcRow + columns[c] * j.taps, to = dstRow + c * j.taps
+                    for t in 0..<j.taps { to[t] = from[t] * sc }
+                }
+            } else {
+                for i in 0..<K { dstRow[i] = srcRow[i] * sc }
+            }
+        }
+    }
 }
 
 /// FBS's per-image weights: rows 0..<M at weight + m * lda, biases at bias (ctx scratch).

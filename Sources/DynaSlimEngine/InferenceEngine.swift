@@ -28,12 +28,40 @@ final class SampleContext: @unchecked Sendable {
     let col = ScratchBuffer(), phase = ScratchBuffer(), short = ScratchBuffer(), gemmOut = ScratchBuffer()
     let gathered = ScratchBuffer(), gatheredBias = ScratchBuffer()
     let unpadX = ScratchBuffer(), unpadResidual = ScratchBuffer(), fbsMeans = ScratchBuffer()
+    /// A group's per-image kept widths of the layer being computed (output and input side).
+    let keptOut = IndexScratch(), keptIn = IndexScratch()
     let paddedBuffers: PaddedBuffers?
-    init(index: Int, activationSize: Int, paddedSizes: [Int: (h: Int, w: Int, channels: Int)]?) {
+    /// FBS: gated layer l's channel selection for the current image (empty for other models).
+    let fbsSelections: [SelectionBuffer]
+    init(index: Int, activationSize: Int, paddedSizes: [Int: (h: Int, w: Int, channels: Int)]?, selectionWidths: [Int]) {
         self.index = index
         act = (0..<3).map { _ in ScratchBuffer(capacity: activationSize) }
         paddedBuffers = paddedSizes.map { PaddedBuffers(sizes: $0) }
+        fbsSelections = selectionWidths.map { SelectionBuffer(width: $0) }
     }
+}
+
+/// One image's FBS channel set for a gated layer: rows[0..<count] (original channel indices,
+/// ascending) and their saliencies scale[0..<count]. Points into a SelectionBuffer: valid until
+/// that layer's next selection.
+struct ChannelSelection {
+    let rows: UnsafePointer<Int>
+    let scale: UnsafePointer<Float>
+    let count: Int
+}
+
+/// Storage for one gated layer's selections, allocated with its SampleContext (width = the layer's
+/// channels), so selecting needs no allocation per image.
+final class SelectionBuffer: @unchecked Sendable {
+    let width: Int
+    let rows: UnsafeMutablePointer<Int>
+    let scale: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>
+    init(width: Int) {
+        self.width = width
+        rows = .allocate(capacity: width)
+        scale = .allocate(capacity: width); scores = .allocate(capacity: width); work = .allocate(capacity: width)
+    }
+    deinit { rows.deallocate(); scale.deallocate(); scores.deallocate(); work.deallocate() }
 }
 
 public final class InferenceEngine: @unchecked Sendable {
@@ -60,6 +88,10 @@ public final class InferenceEngine: @unchecked Sendable {
     /// When set, single-image runs on the padded path time each step into it (EngineProfile.swift).
     public var profile: EngineProfile?
     let sortedImages = ScratchBuffer(), sortedLogits = ScratchBuffer()
+    /// Per run: each image's kept count per gated layer [n, L]; errors raised on other cores (the
+    /// predictor run alongside, batched images).
+    let keptScratch = TypedScratch<Int32>()
+    let workerErrors = ErrorBox()
     /// The predictor on the engine's kernels (nil: run through the training graph).
     let predictorExecutor: PredictorExecutor?
     let predictorOut = ScratchBuffer()
@@ -155,7 +187,10 @@ public final class InferenceEngine: @unchecked Sendable {
         maxActivation = maxAct
         paddedActivations = ProcessInfo.processInfo.environment["DYNASLIM_PADDED_ACTIVATIONS"] != "0"
         let sizes = Self.paddedSizes(ops: ops, config: config)
-        contexts = (0..<self.threads).map { SampleContext(index: $0, activationSize: maxAct, paddedSizes: sizes) }
+        let selectionWidths = fbs == nil ? [] : widths
+        contexts = (0..<self.threads).map {
+            SampleContext(index: $0, activationSize: maxAct, paddedSizes: sizes, selectionWidths: selectionWidths)
+        }
     }
 
     /// Pairs the network's convs and linears with the engine ops built from them (same order).

@@ -159,6 +159,19 @@ public final class SpinPool: @unchecked Sendable {
         fork(ForkSlot(count: count, chunks: 2, first: first), body)
     }
 
+    /// forTwo for a RawJob (no allocation): fn(context, 0, 0, first) on the caller and
+    /// fn(context, 1, first, count) on a helper, both run even when empty.
+    public func forTwo(_ count: Int, first: Int, raw fn: RawJob, context: UnsafeRawPointer) {
+        let first = min(max(first, 0), count)
+        guard threads >= 2, busy.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            fn(context, 0, 0, first); fn(context, 1, first, count); return
+        }
+        defer { busy.store(false, ordering: .releasing) }
+        start(ForkSlot(fn: fn, context: context, count: count, chunks: 2, first: first))
+        fn(context, 0, 0, first)
+        join()
+    }
+
     /// Runs body(c, range(c)) for the fork's chunks, the caller taking chunk 0.
     private func fork(_ description: ForkSlot, _ body: @Sendable (Int, Range<Int>) -> Void) {
         let d = description

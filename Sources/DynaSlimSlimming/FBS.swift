@@ -82,10 +82,14 @@ public final class FBSModel {
         } } }
         let k = kept(channels: C)
         var mask = [Float](repeating: 0, count: n * C), keep = [Bool](repeating: false, count: n * C)
+        var rows = [Int](repeating: 0, count: k), work = [Float](repeating: 0, count: C)
         for i in 0..<n {
             for c in 0..<C { z[i * C + c] += p.bias.value[c] }
-            let order = (0..<C).sorted { z[i * C + $0] > z[i * C + $1] || (z[i * C + $0] == z[i * C + $1] && $0 < $1) }
-            for c in order.prefix(k) { keep[i * C + c] = true; mask[i * C + c] = max(0, z[i * C + c]) }
+            // The inference engine's rule too: scores descending, ties to the lower index.
+            z.withUnsafeBufferPointer { zp in
+                TopK.largest(k, of: zp.baseAddress! + i * C, count: C, work: &work, into: &rows)
+            }
+            for c in rows { keep[i * C + c] = true; mask[i * C + c] = max(0, z[i * C + c]) }
         }
         pre[l] = z; g[l] = gv; keptMask[l] = keep
         return mask
