@@ -9,7 +9,11 @@ per-sample pruning rate (mean [min, max], std), the static control's accuracy (d
 every input, and the measured batch-1 / batch-64 speed-ups with their ratio to the FLOP speed-up (from
 `bench infer --record` files). Static runs (no rate) show '-' in the dynamic columns.
 
-With --versus-static NS_RUN... it prints instead a compact comparison: each run's accuracy and FLOP speed-up, its
+With --seeds, the runs are groups LABEL=RUN,RUN,... (one group per recipe and rule, one run per seed) and it
+prints each group's mean (sample std) [min, max] of accuracy, FLOP speed-up and the gap to static NS at each run's
+own FLOP speed-up (interpolated as below, from the --versus-static runs), and the mean of static control - model.
+
+With --versus-static NS_RUN... alone it prints instead a compact comparison: each run's accuracy and FLOP speed-up, its
 static control, and the static Network Slimming runs' accuracy interpolated linearly to the same FLOP speed-up
 (between the two nearest NS runs, the dense model counting as NS at 1.00x; '-' outside their range) with the
 difference.
@@ -22,8 +26,12 @@ def main():
     ap.add_argument("--dense", required=True)
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--versus-static", nargs="+", metavar="NS_RUN", help="static NS runs to interpolate against")
+    ap.add_argument("--seeds", action="store_true", help="runs are LABEL=RUN,RUN,... seed groups: summary statistics")
     a = ap.parse_args()
     dense = load_dense(a.dense)
+    if a.seeds:
+        seed_summary(dense, a.runs, a.versus_static or [])
+        return
     if a.versus_static:
         versus_static(dense, a.runs, a.versus_static)
         return
@@ -65,13 +73,56 @@ def interpolate(points, x):
     return None
 
 
-def versus_static(dense, runs, static_runs):
-    points = [(1.0, dense["accuracy"] * 100)]  # the dense model: static NS at ratio 0
+def static_points(dense, static_runs):
+    """(FLOP speed-up, accuracy %) of the static NS runs, sorted, the dense model counting as NS at 1.00x."""
+    points = [(1.0, dense["accuracy"] * 100)]
     for run in static_runs:
         e = load(os.path.join(run, "eval.json"))
         if e is not None:
             points.append((dense["macs_per_image"] / e["macs_per_image"], e["accuracy"] * 100))
-    points.sort()
+    return sorted(points)
+
+
+def stats(values):
+    """'mean (sample std) [min, max]' of a list (std '-' for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else None
+    return mean, std, min(values), max(values)
+
+
+def seed_summary(dense, groups, static_runs):
+    points = static_points(dense, static_runs)
+    print("| group | seeds | accuracy | FLOP speed-up | dynamic - static NS at the same FLOPs | static control - dynamic |")
+    print("|---|---|---|---|---|---|")
+    for group in groups:
+        label, _, runs = group.partition("=")
+        acc, flop, gap, control = [], [], [], []
+        for run in runs.split(","):
+            e = load(os.path.join(run, "eval.json"))
+            if e is None:
+                continue
+            f, a = dense["macs_per_image"] / e["macs_per_image"], e["accuracy"] * 100
+            acc.append(a); flop.append(f)
+            ns = interpolate(points, f)
+            if ns is not None:
+                gap.append(a - ns)
+            if e.get("static_control"):
+                control.append(e["static_control"]["accuracy"] * 100 - a)
+        if not acc:
+            print(f"| {label} | 0 | not run | | | |"); continue
+        def cell(values, unit, digits=2):
+            if not values:
+                return "-"
+            m, sd, lo, hi = stats(values)
+            spread = f" ({sd:.{digits}f})" if sd is not None else ""
+            return f"{m:.{digits}f}{unit}{spread} [{lo:.{digits}f}, {hi:.{digits}f}]"
+        ctl = f"{sum(control) / len(control):+.2f} pp" if control else "-"
+        print(f"| {label} | {len(acc)} | {cell(acc, '%')} | {cell(flop, 'x')} | {cell(gap, ' pp')} | {ctl} |")
+
+
+def versus_static(dense, runs, static_runs):
+    points = static_points(dense, static_runs)
     print("| run | accuracy | FLOP speed-up | static control | static NS at the same FLOP speed-up (interpolated) | dynamic - static NS |")
     print("|---|---|---|---|---|---|")
     for run in runs:
