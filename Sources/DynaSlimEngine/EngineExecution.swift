@@ -59,14 +59,14 @@ extension InferenceEngine {
     }
 
     /// Whether single images run on the padded path (runPadded).
-    var usesPaddedPath: Bool { paddedActivations && contexts[0].paddedBuffers != nil && Conv2D.useDirect3x3 }
+    var usesPaddedPath: Bool { paddedActivations && contexts[0].paddedBuffers != nil && directConvolutions }
 
     /// Whether batch-1 runs can overlap the predictor with the first op: a dynamic model on the
     /// engine's fast predictor whose first op is an ungated direct conv on the padded path (ResNet's
     /// stem; VGG's and M-CifarNet's first convs are gated).
     var overlapsPredictor: Bool {
         guard dynamic != nil, predictorExecutor != nil, usesPaddedPath, case .conv(let o)? = ops.first, o.inGate == nil, o.outGate == nil else { return false }
-        return Self.direct(Conv2DGeometry(batch: 1, inChannels: o.inC, inHeight: config.inputHeight, inWidth: config.inputWidth,
+        return direct(Conv2DGeometry(batch: 1, inChannels: o.inC, inHeight: config.inputHeight, inWidth: config.inputWidth,
                                           outChannels: o.outC, kernel: o.kernel, stride: o.stride, padding: o.padding))
     }
 
@@ -321,7 +321,7 @@ extension InferenceEngine {
         let P = geo.outPlane, K = geo.colRows, kk = o.kernel * o.kernel, N = g * P
         let outStride = (gathered?.rows ?? o.outC) * P
         let useThreads = parallel && threads > 1 && M * K * P >= 1 << 16
-        if Self.direct(geo) {
+        if direct(geo) {
             directConv(o, x, inStride: inStride, inK: inK, outKs: outKs, rows: M, g: g, h: h, w: w, y, outStride: outStride,
                        residual: residual, reluAfter: reluAfter, ctx: ctx, useThreads: useThreads, gathered: gathered)
             return
@@ -410,8 +410,8 @@ struct GemmEpilogueJob {
 extension InferenceEngine {
     /// Whether a conv runs on the direct 3x3 kernel rather than im2col + SGEMM: every 3x3 conv with
     /// padding 1 and stride 1 or 2 (measured faster at these sizes: BENCHMARKS.md), unless
-    /// $DYNASLIM_DIRECT_CONV=0.
-    static func direct(_ g: Conv2DGeometry) -> Bool { Conv2D.useDirect3x3 && DirectConv3x3.applies(g) }
+    /// directConvolutions is off.
+    func direct(_ g: Conv2DGeometry) -> Bool { directConvolutions && DirectConv3x3.applies(g) }
 
     /// The direct-kernel version of convGroup: image by image, each at its own kept counts (no
     /// padding to the group's widest image); rows [outKs[j], rows) of image j are zeroed. With

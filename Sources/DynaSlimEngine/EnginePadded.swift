@@ -105,7 +105,7 @@ extension InferenceEngine {
         // else the ping-pong one that is not `avoid`) on the direct kernel, a plain one otherwise.
         func destination(_ o: ConvOp, _ x: Activation, middle: Bool, avoid: UnsafeMutablePointer<Float>) -> Activation {
             let (ho, wo) = o.outSize(x.h, x.w)
-            if Self.direct(geometry(o, x, inK: 1)) {
+            if direct(geometry(o, x, inK: 1)) {
                 let b = ctx.paddedBuffers!.get(ho, wo)
                 return Activation(ptr: middle ? b[2] : (b[0] == avoid ? b[1] : b[0]), h: ho, w: wo, padded: true)
             }
@@ -295,7 +295,7 @@ extension InferenceEngine {
     func convAnyLayout(_ o: ConvOp, _ x: Activation, inK: Int, rows: Int, _ y: Activation, residual: Activation?, reluAfter: Bool,
                        ctx: SampleContext, parallel: Bool, alongside: PredictorAlongside? = nil, gathered: GatheredWeights? = nil) {
         let geo = geometry(o, x, inK: inK)
-        guard Self.direct(geo) else {
+        guard direct(geo) else {
             precondition(alongside == nil, "only direct convs run work alongside")
             let xp = plain(x, channels: inK, scratch: ctx.unpadX)
             let rp = residual.map { UnsafePointer(plain($0, channels: o.outC, scratch: ctx.unpadResidual)) }

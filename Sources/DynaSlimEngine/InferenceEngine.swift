@@ -85,6 +85,9 @@ public final class InferenceEngine: @unchecked Sendable {
     /// $DYNASLIM_PADDED_ACTIVATIONS=0 (A/B measurements) and without the direct kernel. FBS models
     /// too: each image's selected channels run as gathered, saliency-scaled weight rows.
     public var paddedActivations: Bool
+    /// 3x3 convs (padding 1, stride 1 or 2) on the direct kernel; off: every conv is im2col + SGEMM
+    /// (tests, A/B). Default: Conv2D.useDirect3x3 ($DYNASLIM_DIRECT_CONV=0 turns it off).
+    public var directConvolutions = Conv2D.useDirect3x3
     /// When set, single-image runs on the padded path time each step into it (EngineProfile.swift).
     public var profile: EngineProfile?
     let sortedImages = ScratchBuffer(), sortedLogits = ScratchBuffer()

@@ -50,6 +50,21 @@ struct EngineTests {
         }
     }
 
+    @Test("the im2col + SGEMM path (direct kernel off) matches the training graph, split over two cores", arguments: [1, 5])
+    func gemmPath(n: Int) throws {
+        let (net, model) = try dynamicModel("resnet8", size: 16, seed: 4)
+        var rng = SplitMix64(seed: 8)
+        let x = (0..<(n * 3 * 256)).map { _ in rng.nextNormal() }
+        let ref = Array(try x.withUnsafeBufferPointer { try model.forward(images: $0, n: n, mode: .eval) }.buffer)
+        model.clearMasks()
+        let engine = try InferenceEngine(network: net, dynamic: model, threads: 2)
+        engine.directConvolutions = false
+        #expect(!engine.usesPaddedPath)
+        var out = [Float](repeating: 0, count: n * 6)
+        try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { try engine.run(images: xp, n: n, logits: $0) } }
+        #expect(compare(out, ref) <= 1e-4)
+    }
+
     @Test("dynamic engine matches the masked training graph, input by input", arguments: ["resnet8", "mcifarnet"], [1, 7])
     func dynamic(arch: String, n: Int) throws {
         let (net, model) = try dynamicModel(arch, size: 16, seed: 4)
