@@ -1,29 +1,8 @@
 // Reusable scratch memory: kernels grow these once for the largest shape they see and then
 // reuse them, so the per-batch hot path performs no heap allocation.
 
-public final class ScratchBuffer: @unchecked Sendable {
-    public private(set) var pointer: UnsafeMutablePointer<Float>
-    public private(set) var capacity: Int
-
-    public init(capacity: Int = 0) {
-        self.capacity = max(capacity, 1)
-        pointer = .allocate(capacity: self.capacity)
-    }
-    deinit { pointer.deallocate() }
-
-    /// A pointer to at least `count` floats (contents unspecified after growth).
-    @inline(__always)
-    public func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if count > capacity {
-            pointer.deallocate()
-            capacity = count
-            pointer = .allocate(capacity: count)
-        }
-        return pointer
-    }
-}
-
-/// ScratchBuffer's twin for other element types: channel indices and kept counts (IndexScratch).
+/// A growable buffer of trivial elements: floats (ScratchBuffer), channel indices (IndexScratch),
+/// kept counts. `reserve` is inlinable, so callers in other modules get it specialized.
 public final class TypedScratch<Element>: @unchecked Sendable {
     public private(set) var pointer: UnsafeMutablePointer<Element>
     public private(set) var capacity: Int
@@ -48,6 +27,7 @@ public final class TypedScratch<Element>: @unchecked Sendable {
     }
 }
 
+public typealias ScratchBuffer = TypedScratch<Float>
 public typealias IndexScratch = TypedScratch<Int>
 
 /// Per-thread scratch for a kernel: `slots[chunk]` belongs to parallel chunk `chunk` alone.
