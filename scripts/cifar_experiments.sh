@@ -91,7 +91,8 @@ fi
 
 # 8. Network Slimming with its sparsity-trained start (only when SPARSITY is set, e.g. 1e-2): the
 # dense model trained S_EPOCHS (default 3) more epochs with SPARSITY * sign(gamma) on the gated BN
-# gammas (lr 0.01 cosine), then pruned at 30 / 50 / 70% and fine-tuned FT_EPOCHS like stage 4.
+# gammas (lr 0.01 cosine), then pruned at 30 / 50 / 70% and fine-tuned FT_EPOCHS like stage 4, and
+# dynamic slimming (variance rule, T = 0.5) trained from it like stage 3.
 # (Network Slimming trains with the penalty from scratch at 1e-5 for 160 epochs; a short phase
 # needs a larger penalty to move |gamma| as far.)
 if [ -n "${SPARSITY:-}" ]; then
@@ -107,9 +108,19 @@ if [ -n "${SPARSITY:-}" ]; then
     fine_tune $P-sns$r-thin $P-sns$r
   done
   python3 scripts/ns_table.py --dense runs/$D --prefix runs/$P-sns > $report/static_ns_sparsity_table.md
+  # Dynamic slimming from the same sparsity-trained model (issue 5's variant), variance rule, T = 0.5.
+  start=$s/model.safetensors dyn $P-dyn-var-t50-sparse --target 0.5
+fi
+
+# 12. A longer budget (only when LONGER=1): 4 epochs after the dense model for both methods. Static NS 50%
+# fine-tuned 4 epochs is the reference for stage 9's joint run with 4 epochs (-ft4), and the two-stage
+# recipe gets 2 + 2 epochs.
+if [ "${LONGER:-0}" = 1 ]; then
+  ft=4 fine_tune $P-ns50-thin $P-ns50-ft4
+  dyn $P-dyn-var-t50-2stage-e4 --target 0.5 --recipe two-stage --stage1-epochs 2 --epochs 2
 fi
 
 stamp "report"
-runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4 $P-dyn-var-t50-k2-hard $P-fbs-d60 $P-fbs-d50 $P-dyn-uni-t30 $P-dyn-uni-t70 $P-dyn-uni-t50-2stage $P-dyn-var-t30-2stage $P-dyn-var-t70-2stage $P-dyn-uni-t30-2stage $P-dyn-uni-t70-2stage $P-dyn-var-t50-2stage-s1 $P-dyn-uni-t50-2stage-s1 $P-dyn-var-t50-2stage-s2 $P-dyn-uni-t50-2stage-s2; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
+runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4 $P-dyn-var-t50-k2-hard $P-fbs-d60 $P-fbs-d50 $P-dyn-uni-t30 $P-dyn-uni-t70 $P-dyn-uni-t50-2stage $P-dyn-var-t30-2stage $P-dyn-var-t70-2stage $P-dyn-uni-t30-2stage $P-dyn-uni-t70-2stage $P-dyn-var-t50-2stage-s1 $P-dyn-uni-t50-2stage-s1 $P-dyn-var-t50-2stage-s2 $P-dyn-uni-t50-2stage-s2 $P-dyn-var-t50-2stage-e4 $P-dyn-var-t50-sparse $P-sns30 $P-sns50 $P-sns70 $P-ns50-ft4; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
 $bin report "${runs[@]}" --out $report
 python3 scripts/ns_table.py --dense runs/$D --prefix runs/$P-ns > $report/static_ns_table.md

@@ -12,14 +12,15 @@ measure() {
   $bin bench infer $1 --reference $dense --batch 64 --repeats ${b64_repeats:-10} --record
 }
 
-# from_dense NAME EVAL_OPTIONS TRAIN_OPTION...: a slimmed model trained from the dense model into
-# runs/NAME (ft epochs, lr 0.01 cosine, its schedule ramped over the first half), evaluated, measured.
+# from_dense NAME EVAL_OPTIONS TRAIN_OPTION...: a slimmed model trained from the dense model (or from
+# $start when set) into runs/NAME (ft epochs, lr 0.01 cosine, its schedule ramped over the first half),
+# evaluated, measured against the dense model.
 from_dense() {
   local d=runs/$1 eval_options=$2; shift 2
   if [ ! -f $d/bench-infer-b64.json ]; then
     stamp "$(basename $d): $*"
     if [ -f $d/resume.safetensors ]; then $bin train --out $d --resume
-    else $bin train --from $dense --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --epoch-ratio 0.5 "$@" --out $d; fi
+    else $bin train --from ${start:-$dense} --dataset cifar10 --epochs $ft --lr 0.01 --schedule cosine --epoch-ratio 0.5 "$@" --out $d; fi
     $bin eval $d/model.safetensors $eval_options --json > $d/eval.json
     measure $d/model.safetensors
   fi
