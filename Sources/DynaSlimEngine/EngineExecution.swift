@@ -318,7 +318,7 @@ extension InferenceEngine {
         }
         let geo = Conv2DGeometry(batch: 1, inChannels: inK, inHeight: h, inWidth: w, outChannels: M,
                                  kernel: o.kernel, stride: o.stride, padding: o.padding)
-        let P = geo.outPlane, K = geo.colRows, kk = o.kernel * o.kernel, N = g * P
+        let P = geo.outPlane, K = geo.colRows, N = g * P
         let outStride = (gathered?.rows ?? o.outC) * P
         let useThreads = parallel && threads > 1 && M * K * P >= 1 << 16
         if direct(geo) {
