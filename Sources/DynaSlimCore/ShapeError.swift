@@ -10,9 +10,9 @@ public struct ShapeError: Error, CustomStringConvertible, Equatable {
     }
     public var description: String { "\(operation): shape mismatch: \(message)" }
 
-    /// Throws unless `count == expected`, naming the buffer and the shape it should have.
+    /// Throws unless `count == expected`, naming the buffer and the shape it should have (`shape` is
+    /// built only on failure: checks run per call in the engine's hot path).
     @inline(__always)
-    /// (`shape` is built only on failure: checks run per call in the engine's hot path.)
     public static func check(_ operation: String, _ name: String, count: Int, expected: Int, shape: @autoclosure () -> [Int]) throws(ShapeError) {
         if count != expected {
             throw ShapeError(operation, "\(name) has \(count) elements, expected \(expected) for shape \(shape())")

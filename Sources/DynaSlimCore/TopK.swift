@@ -8,17 +8,18 @@ public enum TopK {
     /// lower index is kept. `work` holds n floats of scratch (scores is not modified). O(n) expected
     /// (a three-way quickselect for the k-th largest value, then one scan), no allocation: the
     /// inference engine calls it per image and gated layer.
+    /// A NaN score ranks below every number (a broken model still gets exactly k valid rows).
     /// Precondition: 1 <= k <= n.
     public static func largest(_ k: Int, of scores: UnsafePointer<Float>, count n: Int, work: UnsafeMutablePointer<Float>,
                                into rows: UnsafeMutablePointer<Int>) {
         precondition(k >= 1 && k <= n, "TopK.largest: k = \(k) of \(n)")
-        work.update(from: scores, count: n)
+        for i in 0..<n { work[i] = key(scores[i]) }
         let kth = kthLargest(k, work, n)
         var greater = 0
-        for i in 0..<n where scores[i] > kth { greater += 1 }
+        for i in 0..<n where key(scores[i]) > kth { greater += 1 }
         var ties = k - greater, out = 0
         for i in 0..<n {
-            let s = scores[i]
+            let s = key(scores[i])
             if s > kth || (s == kth && ties > 0) {
                 if !(s > kth) { ties -= 1 }
                 rows[out] = i; out += 1
@@ -46,6 +47,9 @@ public enum TopK {
         }
         return a[lo]
     }
+
+    /// The value a score is ranked by: itself, or -infinity for NaN.
+    @inline(__always) static func key(_ s: Float) -> Float { s.isNaN ? -.infinity : s }
 
     @inline(__always) static func medianOfThree(_ x: Float, _ y: Float, _ z: Float) -> Float {
         max(min(x, y), min(max(x, y), z))

@@ -22,6 +22,16 @@ struct TopKTests {
         }
     }
 
+    @Test("NaN scores rank last: still k distinct ascending rows")
+    func nanScoresRankLast() {
+        let scores: [Float] = [.nan, 2, .nan, -1, 5, .nan]
+        var rows = [Int](repeating: -1, count: 6), work = [Float](repeating: 0, count: 6)
+        for (k, expected) in [(1, [4]), (3, [1, 3, 4]), (4, [0, 1, 3, 4]), (6, [0, 1, 2, 3, 4, 5])] {
+            scores.withUnsafeBufferPointer { TopK.largest(k, of: $0.baseAddress!, count: 6, work: &work, into: &rows) }
+            #expect(Array(rows.prefix(k)) == expected, "k \(k)")
+        }
+    }
+
     @Test func kthLargestOfKnownValues() {
         var a: [Float] = [3, -1, 3, 0, 7, 7, 2]
         let sortedDescending = a.sorted(by: >)
