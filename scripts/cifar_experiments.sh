@@ -111,6 +111,7 @@ if [ -n "${SPARSITY:-}" ]; then
   # Dynamic slimming from the same sparsity-trained model (issue 5's variant), variance rule, T = 0.5.
   start=$s/model.safetensors dyn $P-dyn-var-t50-sparse --target 0.5
   start=$s/model.safetensors dyn $P-dyn-var-t50-sparse-s1 --target 0.5 --seed 1
+  start=$s/model.safetensors dyn $P-dyn-var-t50-sparse-s2 --target 0.5 --seed 2
 fi
 
 # 12. A longer budget (only when LONGER=1): 4 epochs after the dense model for both methods. Static NS 50%
@@ -122,6 +123,6 @@ if [ "${LONGER:-0}" = 1 ]; then
 fi
 
 stamp "report"
-runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4 $P-dyn-var-t50-k2-hard $P-fbs-d60 $P-fbs-d50 $P-dyn-uni-t30 $P-dyn-uni-t70 $P-dyn-uni-t50-2stage $P-dyn-var-t30-2stage $P-dyn-var-t70-2stage $P-dyn-uni-t30-2stage $P-dyn-uni-t70-2stage $P-dyn-var-t50-2stage-s1 $P-dyn-uni-t50-2stage-s1 $P-dyn-var-t50-2stage-s2 $P-dyn-uni-t50-2stage-s2 $P-dyn-var-t50-2stage-e4 $P-dyn-var-t50-sparse $P-dyn-var-t50-sparse-s1 $P-sns30 $P-sns50 $P-sns70 $P-ns50-ft4; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
+runs=(); for d in $D $P-ns30 $P-ns50 $P-ns70 $P-dyn-var-t50 $P-dyn-var-t50-s1 $P-dyn-var-t50-s2 $P-dyn-uni-t50 $P-dyn-uni-t50-s1 $P-dyn-uni-t50-s2 $P-dyn-var-t30 $P-dyn-var-t70 $P-dyn-var-t50-k2 $P-dyn-var-t50-hard $P-dyn-var-t50-2stage $P-dyn-var-t50-ft4 $P-dyn-var-t50-k2-hard $P-fbs-d60 $P-fbs-d50 $P-dyn-uni-t30 $P-dyn-uni-t70 $P-dyn-uni-t50-2stage $P-dyn-var-t30-2stage $P-dyn-var-t70-2stage $P-dyn-uni-t30-2stage $P-dyn-uni-t70-2stage $P-dyn-var-t50-2stage-s1 $P-dyn-uni-t50-2stage-s1 $P-dyn-var-t50-2stage-s2 $P-dyn-uni-t50-2stage-s2 $P-dyn-var-t50-2stage-e4 $P-dyn-var-t50-sparse $P-dyn-var-t50-sparse-s1 $P-dyn-var-t50-sparse-s2 $P-sns30 $P-sns50 $P-sns70 $P-ns50-ft4; do if [ -f runs/$d/metrics.jsonl ]; then runs+=(runs/$d); fi; done
 $bin report "${runs[@]}" --out $report
 python3 scripts/ns_table.py --dense runs/$D --prefix runs/$P-ns > $report/static_ns_table.md
