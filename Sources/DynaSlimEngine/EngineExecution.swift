@@ -129,13 +129,15 @@ extension InferenceEngine {
         }
         let L = gateWidths.count
         // Image j's kept count of gated layer `gate`, for the group's images, in the context's scratch.
-        func ks(_ gate: Int?, _ slot: IndexScratch) -> UnsafeBufferPointer<Int>? {
+        func ks(_ gate: Int?) -> UnsafeBufferPointer<Int>? {
             gate.map { l in
-                let p = slot.reserve(g)
+                let p = ctx.keptOut.reserve(g)
                 for j in 0..<g { p[j] = Int(kept[(first + j) * L + l]) }
                 return UnsafeBufferPointer(start: p, count: g)
             }
         }
+        // The group's widest kept count of gated layer `gate` (an input side needs no per-image list).
+        func widest(_ gate: Int?) -> Int? { gate.map { l in (0..<g).reduce(0) { max($0, Int(kept[(first + $1) * L + l])) } } }
         var cur = UnsafeMutablePointer(mutating: input)
         var c = config.inputChannels, active = c, h = config.inputHeight, w = config.inputWidth
         var which = 0
@@ -153,13 +155,13 @@ extension InferenceEngine {
                 cur = dst; c = sel?.count ?? o.outC; active = c; h = ho; w = wo
                 chanIdx = sel?.rows
             case .conv(let o):
-                let outKs = ks(o.outGate, ctx.keptOut), inK = ks(o.inGate, ctx.keptIn)?.max() ?? active
+                let outKs = ks(o.outGate), inK = widest(o.inGate) ?? active
                 let dst = next()
                 let (ho, wo) = o.outSize(h, w)
                 conv(o, cur, inStride: c * h * w, inK: inK, outKs: outKs, g: g, h: h, w: w, dst, residual: nil, ctx: ctx, parallel: parallel)
                 cur = dst; c = o.outC; active = outKs?.max() ?? o.outC; h = ho; w = wo
             case .block(let b):
-                let midKs = ks(b.conv1.outGate, ctx.keptOut), mid = midKs?.max() ?? b.conv1.outC
+                let midKs = ks(b.conv1.outGate), mid = midKs?.max() ?? b.conv1.outC
                 let (ho, wo) = b.conv1.outSize(h, w)
                 let t = ctx.act[2].reserve(maxActivation * g)
                 var fbsRows: ChannelSelection?
@@ -220,7 +222,7 @@ extension InferenceEngine {
                 }
                 return
             case .linear(let li):
-                let inK = ks(li.inGate, ctx.keptIn)?.max() ?? active
+                let inK = widest(li.inGate) ?? active
                 // logits[g, outF] = x[g, 0..<inK] * W[:, 0..<inK]^T + b (W is [outF, inF], row stride inF).
                 li.weight.withUnsafeBufferPointer { wp in
                     BLAS.sgemm(transB: true, m: g, n: li.outF, k: inK, a: cur, lda: c, b: wp.baseAddress!, ldb: li.inF, c: out, ldc: li.outF)

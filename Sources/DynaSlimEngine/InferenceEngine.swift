@@ -28,8 +28,8 @@ final class SampleContext: @unchecked Sendable {
     let col = ScratchBuffer(), phase = ScratchBuffer(), short = ScratchBuffer(), gemmOut = ScratchBuffer()
     let gathered = ScratchBuffer(), gatheredBias = ScratchBuffer()
     let unpadX = ScratchBuffer(), unpadResidual = ScratchBuffer(), fbsMeans = ScratchBuffer()
-    /// A group's per-image kept widths of the layer being computed (output and input side).
-    let keptOut = IndexScratch(), keptIn = IndexScratch()
+    /// A group's per-image kept widths of the layer being computed.
+    let keptOut = IndexScratch()
     let paddedBuffers: PaddedBuffers?
     /// FBS: gated layer l's channel selection for the current image (empty for other models).
     let fbsSelections: [SelectionBuffer]
@@ -53,11 +53,9 @@ struct ChannelSelection {
 /// Storage for one gated layer's selections, allocated with its SampleContext (width = the layer's
 /// channels), so selecting needs no allocation per image.
 final class SelectionBuffer: @unchecked Sendable {
-    let width: Int
     let rows: UnsafeMutablePointer<Int>
     let scale: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>, work: UnsafeMutablePointer<Float>
     init(width: Int) {
-        self.width = width
         rows = .allocate(capacity: width)
         scale = .allocate(capacity: width); scores = .allocate(capacity: width); work = .allocate(capacity: width)
     }
