@@ -1,0 +1,61 @@
+// A/B of two versions of the direct 3x3 kernel's body in one process: the baseline's
+// conv3x3_body.inc (compiled through its conv3x3.c, AVX2 variant) against NEWBODY (the working
+// tree's), called alternately on the same buffers, so the host's slow and fast spells hit both
+// alike (separate runs of scripts/conv3x3_shapes.sh differed by up to 30% from one run to the
+// next). Per shape: median and 2nd-percentile microseconds of each, and new / old. Build and run
+// with scripts/conv3x3_ab.sh. An A/A run (the same body twice) reads within ~1.5% of 1.000.
+#include BASE_CONV3X3_C
+#define DS_FN(name) name##_new
+#define DS_TARGET __attribute__((target("avx2,fma")))
+#include NEWBODY
+#undef DS_FN
+#undef DS_TARGET
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+typedef void (*conv_fn)(long, long, long, const float *, const float *, long, const float *, const float *, long, long, int,
+                        float *, long, long, long, long, long, long);
+
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static int cmp(const void *a, const void *b) { const double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+
+// Stride 1 with residual + ReLU (a block's conv2), stride 2 without (a block's conv1), as the engine calls them.
+static void ab(long stride, long C, long M, long H, long W) {
+    const long Ho = (H - 1) / stride + 1, Wo = (W - 1) / stride + 1;
+    const long Wp = ds_conv3x3_padded_width(W), plane = (H + 2) * Wp, Wq = ds_conv3x3_padded_width(Wo), oplane = (Ho + 2) * Wq;
+    float *x = calloc(C * plane + 64, 4), *phases = calloc(ds_conv3x3s2_padded_count(C, H, W) + 64, 4);
+    float *w = malloc(M * C * 9 * 4), *b = calloc(M, 4), *y = calloc(M * oplane + 64, 4), *r = calloc(M * oplane + 64, 4);
+    for (long i = 0; i < C * plane; i++) x[i] = (i % 7) * 0.1f;
+    for (long i = 0; i < M * C * 9; i++) w[i] = (i % 5) * 0.01f;
+    const float *in = x;
+    if (stride == 2) { ds_conv3x3s2_pad_rows_strided(0, C, H, W, x + Wp + 1, plane, Wp, phases, 0, 1 << 20); in = phases; }
+    const conv_fn fns[2] = { stride == 1 ? conv3x3s1_avx2 : conv3x3s2_avx2, stride == 1 ? conv3x3s1_new : conv3x3s2_new };
+    const float *res = stride == 1 ? r + Wq + 1 : 0;
+    enum { R = 400, K = 10 };
+    static double t[2][R];
+    for (int i = 0; i < R; i++) {
+        for (int v = 0; v < 2; v++) {
+            const int which = (i & 1) ? 1 - v : v;  // alternate which goes first
+            const double t0 = now();
+            for (int k = 0; k < K; k++) fns[which](C, H, W, in, w, C * 9, b, res, oplane, Wq, 1, y + Wq + 1, oplane, Wq, 0, M, 0, Ho);
+            t[which][i] = (now() - t0) / K;
+        }
+    }
+    double med[2], low[2];
+    for (int v = 0; v < 2; v++) { qsort(t[v], R, sizeof(double), cmp); med[v] = t[v][R / 2]; low[v] = t[v][R / 50]; }
+    const double gflop = 2.0 * C * 9 * M * Ho * Wo * 1e-9;
+    printf("stride %ld %2ld -> %2ld, %2ldx%-2ld: old %6.2f us (%5.1f GFLOP/s)  new %6.2f us (%5.1f GFLOP/s)  new/old median %.3f, p2 %.3f\n",
+           stride, C, M, H, W, med[0] * 1e6, gflop / med[0], med[1] * 1e6, gflop / med[1], med[1] / med[0], low[1] / low[0]);
+    free(x); free(phases); free(w); free(b); free(y); free(r);
+}
+
+int main(void) {
+    if (!ds_conv3x3_uses_avx2()) { printf("no AVX2+FMA on this CPU: nothing to compare\n"); return 0; }
+    const long shapes[][5] = {  // stride, in, out, H, W: ResNet-20's dense and thinned layers
+        {2, 16, 32, 32, 32}, {2, 32, 64, 16, 16}, {1, 16, 16, 32, 32}, {1, 3, 16, 32, 32}, {1, 16, 3, 32, 32}, {1, 6, 16, 32, 32},
+        {1, 32, 32, 16, 16}, {1, 8, 32, 16, 16}, {1, 64, 64, 8, 8}, {1, 8, 64, 8, 8}, {1, 64, 8, 8, 8},
+    };
+    for (unsigned s = 0; s < sizeof shapes / sizeof shapes[0]; s++) ab(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4]);
+    return 0;
+}
