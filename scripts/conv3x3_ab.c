@@ -5,6 +5,7 @@
 // next). Per shape: median and 2nd-percentile microseconds of each, and new / old. Build and run
 // with scripts/conv3x3_ab.sh. An A/A run (the same body twice) reads within ~1.5% of 1.000.
 #include BASE_CONV3X3_C
+#include "conv3x3_bench.h"
 #define DS_FN(name) name##_new
 #define DS_TARGET __attribute__((target("avx2,fma")))
 #include NEWBODY
@@ -22,12 +23,9 @@ static int cmp(const void *a, const void *b) { const double x = *(const double *
 
 // Stride 1 with residual + ReLU (a block's conv2), stride 2 without (a block's conv1), as the engine calls them.
 static void ab(long stride, long C, long M, long H, long W) {
-    const long Ho = (H - 1) / stride + 1, Wo = (W - 1) / stride + 1;
-    const long Wp = ds_conv3x3_padded_width(W), plane = (H + 2) * Wp, Wq = ds_conv3x3_padded_width(Wo), oplane = (Ho + 2) * Wq;
-    float *x = calloc(C * plane + 64, 4), *phases = calloc(ds_conv3x3s2_padded_count(C, H, W) + 64, 4);
-    float *w = malloc(M * C * 9 * 4), *b = calloc(M, 4), *y = calloc(M * oplane + 64, 4), *r = calloc(M * oplane + 64, 4);
-    for (long i = 0; i < C * plane; i++) x[i] = (i % 7) * 0.1f;
-    for (long i = 0; i < M * C * 9; i++) w[i] = (i % 5) * 0.01f;
+    ConvBuffers k = conv_buffers(stride, C, M, H, W);
+    const long Ho = k.Ho, Wo = k.Wo, Wp = k.Wp, plane = k.plane, Wq = k.Wq, oplane = k.oplane;
+    float *x = k.x, *phases = k.phases, *w = k.w, *b = k.b, *y = k.y, *r = k.r;
     const float *in = x;
     if (stride == 2) { ds_conv3x3s2_pad_rows_strided(0, C, H, W, x + Wp + 1, plane, Wp, phases, 0, 1 << 20); in = phases; }
     const conv_fn fns[2] = { stride == 1 ? conv3x3s1_avx2 : conv3x3s2_avx2, stride == 1 ? conv3x3s1_new : conv3x3s2_new };
@@ -47,7 +45,7 @@ static void ab(long stride, long C, long M, long H, long W) {
     const double gflop = 2.0 * C * 9 * M * Ho * Wo * 1e-9;
     printf("stride %ld %2ld -> %2ld, %2ldx%-2ld: old %6.2f us (%5.1f GFLOP/s)  new %6.2f us (%5.1f GFLOP/s)  new/old median %.3f, p2 %.3f\n",
            stride, C, M, H, W, med[0] * 1e6, gflop / med[0], med[1] * 1e6, gflop / med[1], med[1] / med[0], low[1] / low[0]);
-    free(x); free(phases); free(w); free(b); free(y); free(r);
+    conv_buffers_free(&k);
 }
 
 int main(void) {

@@ -4,6 +4,7 @@
 // Prints, per shape, the best of 5 timings of `reps` calls: microseconds per conv and GFLOP/s, and
 // the GFLOP/s as a fraction of the 16 -> 16 channel conv's (the dense layer1 conv) in the same run.
 #include "conv3x3.c"
+#include "conv3x3_bench.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -13,12 +14,9 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 // Stride 1 (padded layout in and out, residual + ReLU as a block's conv2) or stride 2 (phase planes
 // built from the padded input each call, as the engine does). Returns GFLOP/s.
 static double bench(long stride, long C, long M, long H, long W, int reps) {
-    const long Ho = (H - 1) / stride + 1, Wo = (W - 1) / stride + 1;
-    const long Wp = ds_conv3x3_padded_width(W), plane = (H + 2) * Wp, Wq = ds_conv3x3_padded_width(Wo), oplane = (Ho + 2) * Wq;
-    float *x = calloc(C * plane + 64, 4), *phases = calloc(ds_conv3x3s2_padded_count(C, H, W) + 64, 4);
-    float *w = malloc(M * C * 9 * 4), *b = calloc(M, 4), *y = calloc(M * oplane + 64, 4), *r = calloc(M * oplane + 64, 4);
-    for (long i = 0; i < C * plane; i++) x[i] = (i % 7) * 0.1f;
-    for (long i = 0; i < M * C * 9; i++) w[i] = (i % 5) * 0.01f;
+    ConvBuffers k = conv_buffers(stride, C, M, H, W);
+    const long Ho = k.Ho, Wo = k.Wo, Wp = k.Wp, plane = k.plane, Wq = k.Wq, oplane = k.oplane;
+    float *x = k.x, *phases = k.phases, *w = k.w, *b = k.b, *y = k.y, *r = k.r;
     double best = 1e9;
     for (int k = 0; k < 5; k++) {
         const double t0 = now();
@@ -33,7 +31,7 @@ static double bench(long stride, long C, long M, long H, long W, int reps) {
     }
     const double gflops = 2.0 * C * 9 * M * Ho * Wo / best * 1e-9;
     printf("stride %ld  %2ld -> %2ld channels, %2ldx%-2ld input: %7.2f us  %5.1f GFLOP/s", stride, C, M, H, W, best * 1e6, gflops);
-    free(x); free(phases); free(w); free(b); free(y); free(r);
+    conv_buffers_free(&k);
     return gflops;
 }
 
