@@ -214,3 +214,25 @@ extension EngineTests {
         }
     }
 }
+
+extension EngineTests {
+    /// Each batch-1 conv first times itself unsplit, then split over the two cores, then unsplit
+    /// (ThreadChoice explores), so repeated runs of one image cover both ways: a bug in the rows
+    /// the second core computes shows only here (the other tests run each image once).
+    @Test("batch 1 on two cores: repeated runs (convs unsplit, then split) all give the training graph's logits")
+    func repeatedSingleImages() throws {
+        let net = try ModelZoo.build(ModelConfig(architecture: "resnet14", inputChannels: 3, inputHeight: 16, inputWidth: 16, classes: 6,
+                                                 shortcut: .a), seed: 30)
+        randomize(net, seed: 31)
+        var rng = SplitMix64(seed: 32)
+        let x = (0..<(3 * 256)).map { _ in rng.nextNormal() }
+        let ref = Array(try x.withUnsafeBufferPointer { try net.forward(images: $0, n: 1, mode: .eval) }.buffer)
+        let engine = try InferenceEngine(network: net, threads: 2)
+        #expect(engine.usesPaddedPath)
+        for run in 0..<6 {
+            var out = [Float](repeating: 0, count: 6)
+            try x.withUnsafeBufferPointer { xp in try out.withUnsafeMutableBufferPointer { try engine.run(images: xp, n: 1, logits: $0) } }
+            #expect(compare(out, ref) <= 1e-4, "run \(run)")
+        }
+    }
+}
