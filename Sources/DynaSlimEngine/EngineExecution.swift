@@ -27,7 +27,7 @@ extension InferenceEngine {
         }
         if dynamic != nil {
             let t0 = profile != nil ? EngineProfile.now() : 0
-            defer { profile?.add("predictor", since: t0) }
+            defer { if let profile { profile.add("predictor", from: t0, to: EngineProfile.now()) } }
             try predictKept(images.baseAddress!, n: n, into: k)
         }
         if let fbs {  // reported only: FBS convs select their channels themselves

@@ -120,8 +120,9 @@ extension InferenceEngine {
         @inline(__always) func tock(_ name: @autoclosure () -> String, _ o: ConvOp? = nil, inK: Int = 0, rows: Int = 0, _ out: Activation? = nil,
                                     macs extra: Int = 0) {
             guard let profile else { return }
+            let end = EngineProfile.now()  // before the name is built: a String per step costs ~1 us
             let macs = o.map { rows * inK * $0.kernel * $0.kernel * (out?.h ?? 0) * (out?.w ?? 0) } ?? extra
-            profile.add(name(), since: t0, macs: macs, splitGain: parallel && threads > 1 && ThreadChoice.enabled ? o?.threadChoice.gain : nil)
+            profile.add(name(), from: t0, to: end, macs: macs, splitGain: parallel && threads > 1 && ThreadChoice.enabled ? o?.threadChoice.gain : nil)
         }
         for (step, op) in ops.enumerated() {
             tick()

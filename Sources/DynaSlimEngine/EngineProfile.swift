@@ -30,8 +30,9 @@ public final class EngineProfile: @unchecked Sendable {
 
     @inline(__always) static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-    func add(_ name: String, since start: UInt64, macs: Int = 0, splitGain: Double? = nil) {
-        let dt = Self.now() &- start
+    /// Adds one call of step `name` that ran from `start` to `end` (EngineProfile.now()).
+    func add(_ name: String, from start: UInt64, to end: UInt64, macs: Int = 0, splitGain: Double? = nil) {
+        let dt = end &- start
         let i: Int
         if let j = index[name] { i = j } else { i = entries.count; index[name] = i; entries.append(Entry(name: name)) }
         entries[i].nanoseconds &+= dt
