@@ -130,6 +130,18 @@ void ds_conv3x3_rows_strided(int stride, long C, long H, long W, const float *pa
     run(C, H, W, pad, w, ldw, bias, res, ldres, ldresr, relu, y, ldy, ldyr, m0, m1, oy0, oy1);
 }
 
+void ds_conv3x3s1_rows_phase_out(long C, long H, long W, const float *pad, const float *w, long ldw,
+                                 const float *bias, const float *res, long ldres, long ldresr, int relu,
+                                 float *y, long ldy, long m0, long m1, long oy0, long oy1) {
+    if (oy0 < 0) oy0 = 0;
+    if (oy1 > H) oy1 = H;
+    if (m0 >= m1 || oy0 >= oy1) return;
+#ifdef DS_HAVE_AVX2_VARIANT
+    if (ds_conv3x3_uses_avx2()) { conv3x3s1_phase_out_avx2(C, H, W, pad, w, ldw, bias, res, ldres, ldresr, relu, y, ldy, m0, m1, oy0, oy1); return; }
+#endif
+    conv3x3s1_phase_out_portable(C, H, W, pad, w, ldw, bias, res, ldres, ldresr, relu, y, ldy, m0, m1, oy0, oy1);
+}
+
 void ds_conv3x3s1_rows(long C, long H, long W, const float *pad, const float *w, long ldw,
                        const float *bias, const float *res, long ldres, int relu,
                        float *y, long ldy, long m0, long m1, long oy0, long oy1) {

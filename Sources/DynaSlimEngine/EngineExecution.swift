@@ -439,7 +439,7 @@ extension InferenceEngine {
                                             weight: gathered?.weight ?? wp.baseAddress!, weightStride: gathered?.lda ?? o.rowLength,
                                             bias: gathered?.bias ?? bp.baseAddress!, residual: residual.map { $0 + j * outStride },
                                             residualPlane: P, residualRow: wo, relu: o.relu || reluAfter,
-                                            output: yj, outputPlane: P, outputRow: wo, rows: k)
+                                            output: yj, outputPlane: P, outputRow: wo, phaseOutput: false, rows: k)
                     withUnsafePointer(to: &job) { jp in
                         if chunks > 1 { pool.forChunks(ho, raw: DirectConvJob.run, context: UnsafeRawPointer(jp)) }
                         else { DirectConvJob.run(UnsafeRawPointer(jp), 0, 0, ho) }

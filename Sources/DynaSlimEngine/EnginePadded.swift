@@ -7,8 +7,13 @@
 // next stride-1 conv reads it in place: no copy. The borders of these buffers are zeroed once
 // when they are allocated and never written (the kernel stores interior pixels only), so they stay
 // zero. Each output size (h, w) has its own set of buffers, because one size's border positions
-// are another size's interior. Stride-2 convs still build their phase planes (from the padded
-// source); GEMM-path convs (1x1, unpadded), pooling and the classifier read either layout.
+// are another size's interior. The same holds for stride-2 convs: a stride-2 conv reads four phase
+// planes of its input (even / odd rows x columns), and the residual block before an option-A
+// stride-2 block writes its output straight into them (ds_conv3x3s1_rows_phase_out), which also
+// hold the shortcut's subsampled pixels (phase (1, 1)); building them from a padded copy cost a
+// 70%-thinned ResNet-20 about as much as its stride-2 conv's arithmetic. Other stride-2 convs
+// still build their phase planes; GEMM-path convs (1x1, unpadded), pooling and the classifier read
+// the padded or plain layout.
 import DynaSlimCore
 import Dispatch
 import CKernels
@@ -16,10 +21,16 @@ import DynaSlimNN
 
 /// An activation and its layout: `padded` planes are (h + 2) x paddedWidth(w) with the image at
 /// row 1, column 1; plain planes are h x w. Channel c's plane starts at ptr + c * plane.
+/// `phases`: the stride-2 phase planes of the h x w image (ds_conv3x3s2_pad_rows' layout, channel c's
+/// four at ptr + c * phaseStride), which only a stride-2 direct conv and an option-A shortcut read;
+/// rowStride, plane and origin do not apply.
 struct Activation {
     var ptr: UnsafeMutablePointer<Float>
     var h: Int, w: Int
     var padded: Bool
+    var phases = false
+    /// Floats per channel in the phase layout.
+    @inline(__always) var phaseStride: Int { DirectConv3x3.paddedCount(channels: 1, height: h, width: w, stride: 2) }
     @inline(__always) var rowStride: Int { padded ? DirectConv3x3.paddedWidth(w) : w }
     @inline(__always) var plane: Int { padded ? (h + 2) * rowStride : h * w }
     /// Pixel (0, 0) of channel 0.
@@ -34,8 +45,12 @@ struct Activation {
 final class PaddedBuffers: @unchecked Sendable {
     let buffers: [Int: [UnsafeMutablePointer<Float>]]
     private let owned: [UnsafeMutablePointer<Float>]
-    /// `sizes`: output size key -> largest channel count written at that size.
-    init(sizes: [Int: (h: Int, w: Int, channels: Int)]) {
+    /// Per size key: zeroed phase planes of an h x w activation (Activation.phases), for blocks that
+    /// write them (borders stay zero: the kernel writes interior pixels only).
+    let phases: [Int: UnsafeMutablePointer<Float>]
+    /// `sizes`: output size key -> largest channel count written at that size; `phaseSizes`: the
+    /// same for activations written as stride-2 phase planes.
+    init(sizes: [Int: (h: Int, w: Int, channels: Int)], phaseSizes: [Int: (h: Int, w: Int, channels: Int)] = [:]) {
         var b: [Int: [UnsafeMutablePointer<Float>]] = [:], all: [UnsafeMutablePointer<Float>] = []
         for (key, s) in sizes {
             let count = Activation.paddedCount(channels: s.channels, h: s.h, w: s.w)
@@ -47,6 +62,15 @@ final class PaddedBuffers: @unchecked Sendable {
             }
         }
         buffers = b
+        var ph: [Int: UnsafeMutablePointer<Float>] = [:]
+        for (key, s) in phaseSizes {
+            let count = DirectConv3x3.paddedCount(channels: s.channels, height: s.h, width: s.w, stride: 2)
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            p.initialize(repeating: 0, count: count)
+            all.append(p)
+            ph[key] = p
+        }
+        phases = ph
         owned = all
     }
     deinit { for p in owned { p.deallocate() } }
@@ -84,6 +108,31 @@ extension InferenceEngine {
             }
         }
         return sizes
+    }
+
+    /// Ops (by index) whose block writes its output as the stride-2 phase planes that the next op
+    /// reads, with that output's size and channels: a residual block followed by one whose conv1 is
+    /// a 3x3 stride-2 conv with an option-A shortcut, where every phase-out tile is whole (width a
+    /// multiple of 16, channels of 4). Whether the direct kernel runs is checked per run.
+    static func phaseOutputs(ops: [EngineOp], config: ModelConfig) -> [Int: (h: Int, w: Int, channels: Int)] {
+        var out: [Int: (h: Int, w: Int, channels: Int)] = [:]
+        var h = config.inputHeight, w = config.inputWidth
+        for (i, op) in ops.enumerated() {
+            switch op {
+            case .conv(let o): (h, w) = o.outSize(h, w)
+            case .block(let b):
+                (h, w) = b.conv1.outSize(h, w)
+                guard i + 1 < ops.count, case .block(let next) = ops[i + 1], case .zeroPad = next.shortcut else { continue }
+                let c = next.conv1
+                if c.stride == 2 && c.kernel == 3 && c.padding == 1 && b.conv2.stride == 1 && b.conv2.kernel == 3 && b.conv2.padding == 1
+                    && w % 16 == 0 && b.conv2.outC % DirectConv3x3.tileRows == 0 {
+                    out[i] = (h, w, b.conv2.outC)
+                }
+            case .maxPool(let k, let s): h = (h - k) / s + 1; w = (w - k) / s + 1
+            case .globalAvgPool, .linear: h = 1; w = 1
+            }
+        }
+        return out
     }
 
     /// runGroup for one image (g == 1) in the padded layout; same results. `kept` is read from
@@ -177,15 +226,29 @@ extension InferenceEngine {
                         short = Activation(ptr: ctx.short.reserve(planes * ho * wo), h: ho, w: wo, padded: false)
                         short.ptr.update(repeating: 0, count: planes * ho * wo)
                     }
-                    Self.subsample(cur, channels: active, stride: stride, into: short.origin + before * short.plane, plane: short.plane,
-                                   rowStride: short.rowStride, ho: ho, wo: wo)
+                    if cur.phases {
+                        // The subsampled pixels (2 oy, 2 ox) are phase (1, 1): rows padded_width(wo) apart.
+                        precondition(stride == 2, "phase planes feed stride-2 blocks only")
+                        let ps = cur.phaseStride, q = ps / 4, rs = DirectConv3x3.paddedWidth(wo)
+                        for ch in 0..<active {
+                            let src = cur.ptr + ch * ps + 3 * q, d = short.origin + (before + ch) * short.plane
+                            for oy in 0..<ho { (d + oy * short.rowStride).update(from: src + oy * rs, count: wo) }
+                        }
+                    } else {
+                        Self.subsample(cur, channels: active, stride: stride, into: short.origin + before * short.plane, plane: short.plane,
+                                       rowStride: short.rowStride, ho: ho, wo: wo)
+                    }
                 case .projection(let p):
                     short = Activation(ptr: ctx.short.reserve(planes * ho * wo), h: ho, w: wo, padded: false)
                     convAnyLayout(p, cur, inK: active, rows: p.outC, short, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
                 }
                 if case .identity = b.shortcut {} else { tock("\(step) shortcut"); tick() }
                 // relu(bn2(conv2) + shortcut): the residual is added before the ReLU.
-                let dst = destination(b.conv2, t, middle: false, avoid: cur.ptr)
+                var dst = destination(b.conv2, t, middle: false, avoid: cur.ptr)
+                if phaseOutputAt[step], dst.padded, selected == nil, case .block(let next) = ops[step + 1],
+                   direct(geometry(next.conv1, dst, inK: planes)), let ph = ctx.paddedBuffers!.phases[Activation.sizeKey(dst.h, dst.w)] {
+                    dst = Activation(ptr: ph, h: dst.h, w: dst.w, padded: false, phases: true)
+                }
                 let g2 = selected.map { fbsGather(b.conv2, x: t, inK: mid, columns: $0, select: false, ctx: ctx, parallel: parallel).weights }
                 convAnyLayout(b.conv2, t, inK: mid, rows: planes, dst, residual: short, reluAfter: true, ctx: ctx, parallel: parallel,
                               gathered: g2 ?? nil)
@@ -298,6 +361,7 @@ extension InferenceEngine {
         let geo = geometry(o, x, inK: inK)
         guard direct(geo) else {
             precondition(alongside == nil, "only direct convs run work alongside")
+            precondition(!x.phases && !y.phases, "phase planes are read and written by direct convs only")
             let xp = plain(x, channels: inK, scratch: ctx.unpadX)
             let rp = residual.map { UnsafePointer(plain($0, channels: o.outC, scratch: ctx.unpadResidual)) }
             precondition(!y.padded)
@@ -313,9 +377,11 @@ extension InferenceEngine {
             }
             return
         }
-        precondition(y.padded, "direct convs write the padded layout")
+        precondition(y.padded || y.phases, "direct convs write the padded layout or phase planes")
+        precondition(!x.phases || o.stride == 2, "phase planes feed stride-2 convs only")
+        precondition(!y.phases || (o.stride == 1 && rows % DirectConv3x3.tileRows == 0 && y.w % 16 == 0), "phase-plane output: stride 1, whole tiles")
         let s = o.stride, ho = y.h, P = ho * y.w
-        let inPlace = s == 1 && x.padded
+        let inPlace = (s == 1 && x.padded) || (s == 2 && x.phases)
         let padCount = inPlace ? 0 : DirectConv3x3.paddedCount(channels: inK, height: x.h, width: x.w, stride: s)
         let macs = rows * geo.colRows * P
         let splittable = parallel && threads > 1 && macs >= 1 << 16 && alongside == nil
@@ -339,7 +405,8 @@ extension InferenceEngine {
                                         height: x.h, width: x.w, stride: s, weight: gathered?.weight ?? wp.baseAddress!,
                                         weightStride: gathered?.lda ?? o.rowLength, bias: gathered?.bias ?? bp.baseAddress!, residual: residual.map { UnsafePointer($0.origin) },
                                         residualPlane: residual?.plane ?? 0, residualRow: residual?.rowStride ?? 0, relu: o.relu || reluAfter,
-                                        output: y.origin, outputPlane: y.plane, outputRow: y.rowStride, rows: rows)
+                                        output: y.phases ? y.ptr : y.origin, outputPlane: y.phases ? y.phaseStride : y.plane,
+                                        outputRow: y.phases ? 0 : y.rowStride, phaseOutput: y.phases, rows: rows)
                 withUnsafePointer(to: &job) { jp in
                     let context = UnsafeRawPointer(jp)
                     if let alongside {
@@ -409,6 +476,8 @@ struct DirectConvJob {
     var residual: UnsafePointer<Float>?, residualPlane: Int, residualRow: Int
     var relu: Bool
     var output: UnsafeMutablePointer<Float>, outputPlane: Int, outputRow: Int
+    /// Output as stride-2 phase planes (outputPlane floats per channel; outputRow unused).
+    var phaseOutput: Bool
     var rows: Int
 
     static let run: SpinPool.RawJob = { context, chunk, lower, upper in
@@ -419,6 +488,13 @@ struct DirectConvJob {
             DirectConv3x3.pad(channels: 0..<j.inChannels, height: j.height, width: j.width, j.source, channelStride: j.sourcePlane,
                               rowStride: j.sourceRow, into: own, stride: j.stride, forOutputRows: lower..<upper)
             input = UnsafePointer(own)
+        }
+        if j.phaseOutput {
+            DirectConv3x3.computePhaseOutput(inChannels: j.inChannels, height: j.height, width: j.width, padded: input, weight: j.weight,
+                                             weightStride: j.weightStride, bias: j.bias, residual: j.residual, residualStride: j.residualPlane,
+                                             residualRowStride: j.residualRow, relu: j.relu, output: j.output, outputStride: j.outputPlane,
+                                             rows: 0..<j.rows, pixelRows: lower..<upper)
+            return
         }
         DirectConv3x3.compute(inChannels: j.inChannels, height: j.height, width: j.width, padded: input, weight: j.weight,
                               weightStride: j.weightStride, bias: j.bias, residual: j.residual, residualStride: j.residualPlane,

@@ -33,10 +33,11 @@ final class SampleContext: @unchecked Sendable {
     let paddedBuffers: PaddedBuffers?
     /// FBS: gated layer l's channel selection for the current image (empty for other models).
     let fbsSelections: [SelectionBuffer]
-    init(index: Int, activationSize: Int, paddedSizes: [Int: (h: Int, w: Int, channels: Int)]?, selectionWidths: [Int]) {
+    init(index: Int, activationSize: Int, paddedSizes: [Int: (h: Int, w: Int, channels: Int)]?,
+         phaseSizes: [Int: (h: Int, w: Int, channels: Int)] = [:], selectionWidths: [Int]) {
         self.index = index
         act = (0..<3).map { _ in ScratchBuffer(capacity: activationSize) }
-        paddedBuffers = paddedSizes.map { PaddedBuffers(sizes: $0) }
+        paddedBuffers = paddedSizes.map { PaddedBuffers(sizes: $0, phaseSizes: phaseSizes) }
         fbsSelections = selectionWidths.map { SelectionBuffer(width: $0) }
     }
 }
@@ -100,6 +101,9 @@ public final class InferenceEngine: @unchecked Sendable {
     let pool: SpinPool
     let contexts: [SampleContext]
     let maxActivation: Int
+    /// Per op: a block whose output goes straight into the stride-2 phase planes the next block's
+    /// conv1 reads (InferenceEngine.phaseOutputs).
+    let phaseOutputAt: [Bool]
     public let denseMacsPerImage: Int
     let accounting: MACAccounting
 
@@ -188,9 +192,14 @@ public final class InferenceEngine: @unchecked Sendable {
         maxActivation = maxAct
         paddedActivations = ProcessInfo.processInfo.environment["DYNASLIM_PADDED_ACTIVATIONS"] != "0"
         let sizes = Self.paddedSizes(ops: ops, config: config)
+        // DYNASLIM_PHASE_OUTPUT=0: every stride-2 conv builds its phase planes (A/B measurements).
+        let phaseOutput = ProcessInfo.processInfo.environment["DYNASLIM_PHASE_OUTPUT"] != "0"
+        let phases = fbs == nil && phaseOutput ? Self.phaseOutputs(ops: ops, config: config) : [:]
+        phaseOutputAt = ops.indices.map { phases[$0] != nil }
+        let phaseSizes = Dictionary(phases.values.map { (Activation.sizeKey($0.h, $0.w), $0) }, uniquingKeysWith: { a, b in a.channels >= b.channels ? a : b })
         let selectionWidths = fbs == nil ? [] : widths
         contexts = (0..<self.threads).map {
-            SampleContext(index: $0, activationSize: maxAct, paddedSizes: sizes, selectionWidths: selectionWidths)
+            SampleContext(index: $0, activationSize: maxAct, paddedSizes: sizes, phaseSizes: phaseSizes, selectionWidths: selectionWidths)
         }
     }
 

@@ -209,4 +209,52 @@ struct DirectConv3x3Tests {
         #expect(bits(subsampled()) == bits(expected), "width \(width)")
         #expect(bits(DirectConv3x3.withPortableKernel { subsampled() }) == bits(expected), "width \(width), portable")
     }
+
+    @Test("phase-plane output equals the conv followed by the scalar phase copy, bit for bit, zero borders kept, both variants",
+          arguments: [(3, 8, 16, 32), (16, 4, 9, 16), (5, 12, 10, 48)])
+    func phasePlaneOutput(shape: (inC: Int, outC: Int, h: Int, w: Int)) {
+        let (C, M, H, W) = shape
+        var rng = SplitMix64(seed: UInt64(C * 100 + H))
+        let Wp = DirectConv3x3.paddedWidth(W), plane = (H + 2) * Wp
+        // A zero-bordered input, a residual in the same layout, weights and biases.
+        var x = [Float](repeating: 0, count: C * plane), r = [Float](repeating: 0, count: M * plane)
+        for c in 0..<C { for i in 0..<H { for j in 0..<W { x[c * plane + (i + 1) * Wp + j + 1] = rng.nextFloat() - 0.5 } } }
+        for c in 0..<M { for i in 0..<H { for j in 0..<W { r[c * plane + (i + 1) * Wp + j + 1] = rng.nextFloat() - 0.5 } } }
+        let w = (0..<M * C * 9).map { _ in rng.nextFloat() - 0.5 }, b = (0..<M).map { _ in rng.nextFloat() - 0.5 }
+        let phaseStride = DirectConv3x3.paddedCount(channels: 1, height: H, width: W, stride: 2)
+        func phaseOut() -> [Float] {
+            var y = [Float](repeating: 0, count: M * phaseStride)
+            x.withUnsafeBufferPointer { xp in r.withUnsafeBufferPointer { rp in w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    // Two pixel-row pieces, as two cores write them.
+                    for rows in [0..<(H / 2), (H / 2)..<H] {
+                        DirectConv3x3.computePhaseOutput(inChannels: C, height: H, width: W, padded: xp.baseAddress!, weight: wp.baseAddress!,
+                                                         weightStride: C * 9, bias: bp.baseAddress!, residual: rp.baseAddress! + Wp + 1,
+                                                         residualStride: plane, residualRowStride: Wp, relu: true, output: yp.baseAddress!,
+                                                         outputStride: phaseStride, rows: 0..<M, pixelRows: rows)
+                    }
+                }
+            } } } }
+            return y
+        }
+        // Reference: the same variant's conv into a plain output, then the scalar phase copy (the
+        // portable variant rounds differently: no fused multiply-add).
+        func reference() -> [Float] {
+            var plain = [Float](repeating: 0, count: M * H * W), expected = [Float](repeating: 0, count: M * phaseStride)
+            x.withUnsafeBufferPointer { xp in r.withUnsafeBufferPointer { rp in w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in
+                plain.withUnsafeMutableBufferPointer { yp in
+                    DirectConv3x3.compute(inChannels: C, height: H, width: W, padded: xp.baseAddress!, weight: wp.baseAddress!, weightStride: C * 9,
+                                          bias: bp.baseAddress!, residual: rp.baseAddress! + Wp + 1, residualStride: plane, residualRowStride: Wp,
+                                          relu: true, output: yp.baseAddress!, outputStride: H * W, rows: 0..<M)
+                }
+            } } } }
+            plain.withUnsafeBufferPointer { yp in expected.withUnsafeMutableBufferPointer { ep in
+                ds_conv3x3s2_pad_rows_naive(0, M, H, W, yp.baseAddress!, H * W, W, ep.baseAddress!, 0, 1 << 20)
+            } }
+            return expected
+        }
+        func mismatches(_ a: [Float], _ b: [Float]) -> Int { zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count }
+        #expect(mismatches(phaseOut(), reference()) == 0, "\(shape)")
+        #expect(DirectConv3x3.withPortableKernel { mismatches(phaseOut(), reference()) } == 0, "\(shape), portable")
+    }
 }

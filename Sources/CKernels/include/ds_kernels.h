@@ -73,6 +73,16 @@ void ds_conv3x3_rows_strided(int stride, long C, long H, long W, const float *pa
                              const float *bias, const float *res, long ldres, long ldresr, int relu,
                              float *y, long ldy, long ldyr, long m0, long m1, long oy0, long oy1);
 
+/// Stride 1, padded input as ds_conv3x3_rows_strided (residual rows ldresr apart), with the H x W
+/// output written as the stride-2 phase planes that ds_conv3x3s2_pad_rows would build from it
+/// (channel m's four planes at y + m * ldy, ldy >= 4 * (Ho + 1) * padded_width(W / 2) for
+/// Ho = (H - 1) / 2 + 1): a stride-2 conv then reads this output without a phase copy. Needs
+/// W % 16 == 0 and m1 - m0 a multiple of DS_CONV3X3_TILE_ROWS (4). Writes the planes' interior
+/// only: their borders (zero) stay as they are.
+void ds_conv3x3s1_rows_phase_out(long C, long H, long W, const float *pad, const float *w, long ldw,
+                                 const float *bias, const float *res, long ldres, long ldresr, int relu,
+                                 float *y, long ldy, long m0, long m1, long oy0, long oy1);
+
 /// Weight gradient of ds_conv3x3s1_rows, summed over S samples and added to dw:
 ///   dw[m * ldw + c * 9 + ky * 3 + kx] += sum_s sum_{oy, ox} dy[s][m][oy][ox] * x[s][c][oy + ky - 1][ox + kx - 1]
 /// for m in [m0, m1), c < C. Sample s's padded input (ds_conv3x3_pad_rows layout) starts at
