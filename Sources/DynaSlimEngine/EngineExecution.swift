@@ -438,7 +438,7 @@ extension InferenceEngine {
                                             inPlace: false, pads: pads.baseAddress!, inChannels: inK, height: h, width: w, stride: o.stride,
                                             weight: gathered?.weight ?? wp.baseAddress!, weightStride: gathered?.lda ?? o.rowLength,
                                             bias: gathered?.bias ?? bp.baseAddress!, residual: residual.map { $0 + j * outStride },
-                                            residualPlane: P, residualRow: wo, relu: o.relu || reluAfter,
+                                            residualPlane: P, residualRow: wo, residualChannels: 0..<k, relu: o.relu || reluAfter,
                                             output: yj, outputPlane: P, outputRow: wo, phaseOutput: false, rows: k)
                     withUnsafePointer(to: &job) { jp in
                         if chunks > 1 { pool.forChunks(ho, raw: DirectConvJob.run, context: UnsafeRawPointer(jp)) }

@@ -208,39 +208,41 @@ extension InferenceEngine {
                 tock("\(step) conv1 \(t.h)x\(t.w)\(b.conv1.stride == 2 ? " s2" : "")", b.conv1, inK: active, rows: mid, t)
                 tick()
                 let planes = b.conv2.outC, ho = t.h, wo = t.w
-                let short: Activation
+                var short: Activation? = nil
+                // Option A after a phase-plane write: conv2 adds phase (1, 1), the subsampled pixels
+                // (2 oy, 2 ox), as the residual of channels [before, before + active); the others
+                // have none (zero-padded channels), so the shortcut costs no copy at all.
+                var phaseResidual: PhaseResidual? = nil
                 switch b.shortcut {
                 case .identity: short = cur
+                case let .zeroPad(stride, before) where cur.phases:
+                    precondition(stride == 2 && t.padded, "phase planes feed stride-2 direct blocks only")
+                    let q = cur.phaseStride / 4
+                    phaseResidual = PhaseResidual(origin: UnsafePointer(cur.ptr + 3 * q), plane: cur.phaseStride,
+                                                  rowStride: DirectConv3x3.paddedWidth(wo), channels: before..<(before + active))
                 case let .zeroPad(stride, before):
                     // Option A: the input subsampled by `stride`, channels placed at [before, before + active).
+                    let sh: Activation
                     if t.padded {
                         let buffers = ctx.paddedBuffers!
-                        short = Activation(ptr: buffers.get(ho, wo)[3], h: ho, w: wo, padded: true)
+                        sh = Activation(ptr: buffers.get(ho, wo)[3], h: ho, w: wo, padded: true)
                         // The other channels are zero; they stay zero while this buffer keeps the same placement.
                         if buffers.shortcutPlacement(ho, wo, before: before, active: active) {
                             for ch in 0..<planes where ch < before || ch >= before + active {
-                                (short.ptr + ch * short.plane).update(repeating: 0, count: short.plane)
+                                (sh.ptr + ch * sh.plane).update(repeating: 0, count: sh.plane)
                             }
                         }
                     } else {
-                        short = Activation(ptr: ctx.short.reserve(planes * ho * wo), h: ho, w: wo, padded: false)
-                        short.ptr.update(repeating: 0, count: planes * ho * wo)
+                        sh = Activation(ptr: ctx.short.reserve(planes * ho * wo), h: ho, w: wo, padded: false)
+                        sh.ptr.update(repeating: 0, count: planes * ho * wo)
                     }
-                    if cur.phases {
-                        // The subsampled pixels (2 oy, 2 ox) are phase (1, 1): rows padded_width(wo) apart.
-                        precondition(stride == 2, "phase planes feed stride-2 blocks only")
-                        let ps = cur.phaseStride, q = ps / 4, rs = DirectConv3x3.paddedWidth(wo)
-                        for ch in 0..<active {
-                            let src = cur.ptr + ch * ps + 3 * q, d = short.origin + (before + ch) * short.plane
-                            for oy in 0..<ho { (d + oy * short.rowStride).update(from: src + oy * rs, count: wo) }
-                        }
-                    } else {
-                        Self.subsample(cur, channels: active, stride: stride, into: short.origin + before * short.plane, plane: short.plane,
-                                       rowStride: short.rowStride, ho: ho, wo: wo)
-                    }
+                    Self.subsample(cur, channels: active, stride: stride, into: sh.origin + before * sh.plane, plane: sh.plane,
+                                   rowStride: sh.rowStride, ho: ho, wo: wo)
+                    short = sh
                 case .projection(let p):
-                    short = Activation(ptr: ctx.short.reserve(planes * ho * wo), h: ho, w: wo, padded: false)
-                    convAnyLayout(p, cur, inK: active, rows: p.outC, short, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
+                    let sh = Activation(ptr: ctx.short.reserve(planes * ho * wo), h: ho, w: wo, padded: false)
+                    convAnyLayout(p, cur, inK: active, rows: p.outC, sh, residual: nil, reluAfter: false, ctx: ctx, parallel: parallel)
+                    short = sh
                 }
                 if case .identity = b.shortcut {} else { tock("\(step) shortcut"); tick() }
                 // relu(bn2(conv2) + shortcut): the residual is added before the ReLU.
@@ -251,7 +253,7 @@ extension InferenceEngine {
                 }
                 let g2 = selected.map { fbsGather(b.conv2, x: t, inK: mid, columns: $0, select: false, ctx: ctx, parallel: parallel).weights }
                 convAnyLayout(b.conv2, t, inK: mid, rows: planes, dst, residual: short, reluAfter: true, ctx: ctx, parallel: parallel,
-                              gathered: g2 ?? nil)
+                              gathered: g2 ?? nil, phaseResidual: phaseResidual)
                 tock("\(step) conv2 \(dst.h)x\(dst.w)", b.conv2, inK: mid, rows: planes, dst)
                 cur = dst; active = planes
             case let .maxPool(kern, stride):
@@ -357,11 +359,12 @@ extension InferenceEngine {
     /// With `gathered` (FBS), the weight rows 0..<rows and bias come from there (row stride lda)
     /// instead of o's.
     func convAnyLayout(_ o: ConvOp, _ x: Activation, inK: Int, rows: Int, _ y: Activation, residual: Activation?, reluAfter: Bool,
-                       ctx: SampleContext, parallel: Bool, alongside: PredictorAlongside? = nil, gathered: GatheredWeights? = nil) {
+                       ctx: SampleContext, parallel: Bool, alongside: PredictorAlongside? = nil, gathered: GatheredWeights? = nil,
+                       phaseResidual: PhaseResidual? = nil) {
         let geo = geometry(o, x, inK: inK)
         guard direct(geo) else {
             precondition(alongside == nil, "only direct convs run work alongside")
-            precondition(!x.phases && !y.phases, "phase planes are read and written by direct convs only")
+            precondition(!x.phases && !y.phases && phaseResidual == nil, "phase planes are read and written by direct convs only")
             let xp = plain(x, channels: inK, scratch: ctx.unpadX)
             let rp = residual.map { UnsafePointer(plain($0, channels: o.outC, scratch: ctx.unpadResidual)) }
             precondition(!y.padded)
@@ -403,8 +406,11 @@ extension InferenceEngine {
                 var job = DirectConvJob(input: UnsafePointer(x.ptr), source: UnsafePointer(x.origin), sourcePlane: x.plane,
                                         sourceRow: x.rowStride, inPlace: inPlace, pads: pads.baseAddress!, inChannels: inK,
                                         height: x.h, width: x.w, stride: s, weight: gathered?.weight ?? wp.baseAddress!,
-                                        weightStride: gathered?.lda ?? o.rowLength, bias: gathered?.bias ?? bp.baseAddress!, residual: residual.map { UnsafePointer($0.origin) },
-                                        residualPlane: residual?.plane ?? 0, residualRow: residual?.rowStride ?? 0, relu: o.relu || reluAfter,
+                                        weightStride: gathered?.lda ?? o.rowLength, bias: gathered?.bias ?? bp.baseAddress!,
+                                        residual: phaseResidual.map { $0.origin - $0.channels.lowerBound * $0.plane } ?? residual.map { UnsafePointer($0.origin) },
+                                        residualPlane: phaseResidual?.plane ?? residual?.plane ?? 0,
+                                        residualRow: phaseResidual?.rowStride ?? residual?.rowStride ?? 0,
+                                        residualChannels: phaseResidual?.channels ?? 0..<rows, relu: o.relu || reluAfter,
                                         output: y.phases ? y.ptr : y.origin, outputPlane: y.phases ? y.phaseStride : y.plane,
                                         outputRow: y.phases ? 0 : y.rowStride, phaseOutput: y.phases, rows: rows)
                 withUnsafePointer(to: &job) { jp in
@@ -461,6 +467,14 @@ extension InferenceEngine {
     }
 }
 
+/// An option-A shortcut read straight from phase planes: channel c (of `channels`) at origin +
+/// (c - channels.lowerBound) * plane, rows rowStride apart.
+struct PhaseResidual {
+    let origin: UnsafePointer<Float>
+    let plane: Int, rowStride: Int
+    let channels: Range<Int>
+}
+
 /// One direct conv's arguments as plain values, for SpinPool's allocation-free forks: run(context,
 /// chunk, lower, upper) computes output pixel rows [lower, upper) of every channel in 0..<rows,
 /// padding (when not reading the input in place) the input rows they need into pads[chunk].
@@ -474,6 +488,9 @@ struct DirectConvJob {
     var weight: UnsafePointer<Float>, weightStride: Int
     var bias: UnsafePointer<Float>
     var residual: UnsafePointer<Float>?, residualPlane: Int, residualRow: Int
+    /// Output channels that add the residual (channel m's at residual + m * residualPlane); the
+    /// others add none.
+    var residualChannels: Range<Int>
     var relu: Bool
     var output: UnsafeMutablePointer<Float>, outputPlane: Int, outputRow: Int
     /// Output as stride-2 phase planes (outputPlane floats per channel; outputRow unused).
@@ -489,17 +506,21 @@ struct DirectConvJob {
                               rowStride: j.sourceRow, into: own, stride: j.stride, forOutputRows: lower..<upper)
             input = UnsafePointer(own)
         }
-        if j.phaseOutput {
-            DirectConv3x3.computePhaseOutput(inChannels: j.inChannels, height: j.height, width: j.width, padded: input, weight: j.weight,
-                                             weightStride: j.weightStride, bias: j.bias, residual: j.residual, residualStride: j.residualPlane,
-                                             residualRowStride: j.residualRow, relu: j.relu, output: j.output, outputStride: j.outputPlane,
-                                             rows: 0..<j.rows, pixelRows: lower..<upper)
-            return
+        // Channel ranges without, with and again without the residual (one range in most convs).
+        let r = j.residual == nil ? 0..<0 : j.residualChannels.clamped(to: 0..<j.rows)
+        for (rows, residual) in [(0..<r.lowerBound, nil), (r, j.residual), (r.upperBound..<j.rows, nil)] where !rows.isEmpty {
+            if j.phaseOutput {
+                DirectConv3x3.computePhaseOutput(inChannels: j.inChannels, height: j.height, width: j.width, padded: input, weight: j.weight,
+                                                 weightStride: j.weightStride, bias: j.bias, residual: residual, residualStride: j.residualPlane,
+                                                 residualRowStride: j.residualRow, relu: j.relu, output: j.output, outputStride: j.outputPlane,
+                                                 rows: rows, pixelRows: lower..<upper)
+            } else {
+                DirectConv3x3.compute(inChannels: j.inChannels, height: j.height, width: j.width, padded: input, weight: j.weight,
+                                      weightStride: j.weightStride, bias: j.bias, residual: residual, residualStride: j.residualPlane,
+                                      residualRowStride: j.residualRow, relu: j.relu, output: j.output, outputStride: j.outputPlane,
+                                      outputRowStride: j.outputRow, rows: rows, pixelRows: lower..<upper, stride: j.stride)
+            }
         }
-        DirectConv3x3.compute(inChannels: j.inChannels, height: j.height, width: j.width, padded: input, weight: j.weight,
-                              weightStride: j.weightStride, bias: j.bias, residual: j.residual, residualStride: j.residualPlane,
-                              residualRowStride: j.residualRow, relu: j.relu, output: j.output, outputStride: j.outputPlane,
-                              outputRowStride: j.outputRow, rows: 0..<j.rows, pixelRows: lower..<upper, stride: j.stride)
     }
 }
 
