@@ -57,14 +57,13 @@ public enum DirectConv3x3 {
     /// compute for a stride-1 conv whose height x width output is written as the stride-2 phase
     /// planes pad(..., stride: 2) would build from it (channel m's at output + m * outputStride,
     /// outputStride >= paddedCount(channels: 1, height:, width:, stride: 2)); interior only, so the
-    /// planes' zero borders stay. Needs width % 16 == 0 and rows.count % tileRows == 0.
+    /// planes' zero borders stay. Any size and channel range.
     @inline(__always)
     public static func computePhaseOutput(inChannels: Int, height: Int, width: Int, padded: UnsafePointer<Float>,
                                           weight: UnsafePointer<Float>, weightStride: Int, bias: UnsafePointer<Float>?,
                                           residual: UnsafePointer<Float>?, residualStride: Int, residualRowStride: Int? = nil, relu: Bool,
                                           output: UnsafeMutablePointer<Float>, outputStride: Int, rows: Range<Int>, pixelRows: Range<Int>? = nil) {
         if rows.isEmpty { return }
-        precondition(width % 16 == 0 && rows.count % tileRows == 0, "phase-plane output needs whole 4-channel x 16-pixel tiles")
         let oy = pixelRows ?? 0..<height
         ds_conv3x3s1_rows_phase_out(inChannels, height, width, padded, weight, weightStride, bias, residual, residualStride,
                                     residualRowStride ?? width, relu ? 1 : 0, output, outputStride, rows.lowerBound, rows.upperBound,

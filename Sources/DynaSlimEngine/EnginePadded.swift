@@ -112,8 +112,8 @@ extension InferenceEngine {
 
     /// Ops (by index) whose block writes its output as the stride-2 phase planes that the next op
     /// reads, with that output's size and channels: a residual block followed by one whose conv1 is
-    /// a 3x3 stride-2 conv with an option-A shortcut, where every phase-out tile is whole (width a
-    /// multiple of 16, channels of 4). Whether the direct kernel runs is checked per run.
+    /// a 3x3 stride-2 conv with an option-A shortcut. Whether the direct kernel runs is checked per
+    /// run.
     static func phaseOutputs(ops: [EngineOp], config: ModelConfig) -> [Int: (h: Int, w: Int, channels: Int)] {
         var out: [Int: (h: Int, w: Int, channels: Int)] = [:]
         var h = config.inputHeight, w = config.inputWidth
@@ -124,8 +124,7 @@ extension InferenceEngine {
                 (h, w) = b.conv1.outSize(h, w)
                 guard i + 1 < ops.count, case .block(let next) = ops[i + 1], case .zeroPad = next.shortcut else { continue }
                 let c = next.conv1
-                if c.stride == 2 && c.kernel == 3 && c.padding == 1 && b.conv2.stride == 1 && b.conv2.kernel == 3 && b.conv2.padding == 1
-                    && w % 16 == 0 && b.conv2.outC % DirectConv3x3.tileRows == 0 {
+                if c.stride == 2 && c.kernel == 3 && c.padding == 1 && b.conv2.stride == 1 && b.conv2.kernel == 3 && b.conv2.padding == 1 {
                     out[i] = (h, w, b.conv2.outC)
                 }
             case .maxPool(let k, let s): h = (h - k) / s + 1; w = (w - k) / s + 1
@@ -382,7 +381,7 @@ extension InferenceEngine {
         }
         precondition(y.padded || y.phases, "direct convs write the padded layout or phase planes")
         precondition(!x.phases || o.stride == 2, "phase planes feed stride-2 convs only")
-        precondition(!y.phases || (o.stride == 1 && rows % DirectConv3x3.tileRows == 0 && y.w % 16 == 0), "phase-plane output: stride 1, whole tiles")
+        precondition(!y.phases || o.stride == 1, "phase-plane output: stride 1")
         let s = o.stride, ho = y.h, P = ho * y.w
         let inPlace = (s == 1 && x.padded) || (s == 2 && x.phases)
         let padCount = inPlace ? 0 : DirectConv3x3.paddedCount(channels: inK, height: x.h, width: x.w, stride: s)

@@ -210,8 +210,8 @@ struct DirectConv3x3Tests {
         #expect(bits(DirectConv3x3.withPortableKernel { subsampled() }) == bits(expected), "width \(width), portable")
     }
 
-    @Test("phase-plane output equals the conv followed by the scalar phase copy, bit for bit, zero borders kept, both variants",
-          arguments: [(3, 8, 16, 32), (16, 4, 9, 16), (5, 12, 10, 48)])
+    @Test("phase-plane output equals the conv followed by the scalar phase copy, bit for bit, zero borders kept (any width, partial channel tiles), both variants",
+          arguments: [(3, 8, 16, 32), (16, 4, 9, 16), (5, 12, 10, 48), (4, 16, 28, 28), (6, 7, 7, 7), (2, 5, 6, 20), (3, 6, 5, 24)])
     func phasePlaneOutput(shape: (inC: Int, outC: Int, h: Int, w: Int)) {
         let (C, M, H, W) = shape
         var rng = SplitMix64(seed: UInt64(C * 100 + H))
