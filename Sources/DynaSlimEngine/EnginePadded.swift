@@ -123,8 +123,10 @@ extension InferenceEngine {
             case .block(let b):
                 (h, w) = b.conv1.outSize(h, w)
                 guard i + 1 < ops.count, case .block(let next) = ops[i + 1], case .zeroPad = next.shortcut else { continue }
-                let c = next.conv1
-                if c.stride == 2 && c.kernel == 3 && c.padding == 1 && b.conv2.stride == 1 && b.conv2.kernel == 3 && b.conv2.padding == 1 {
+                // The writer and both readers (the next block's convs: conv2 takes the shortcut from
+                // the planes) must be direct-kernel shapes.
+                func threeByThree(_ o: ConvOp, stride: Int) -> Bool { o.kernel == 3 && o.padding == 1 && o.stride == stride }
+                if threeByThree(next.conv1, stride: 2) && threeByThree(next.conv2, stride: 1) && threeByThree(b.conv2, stride: 1) {
                     out[i] = (h, w, b.conv2.outC)
                 }
             case .maxPool(let k, let s): h = (h - k) / s + 1; w = (w - k) / s + 1

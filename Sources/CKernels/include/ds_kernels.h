@@ -75,9 +75,9 @@ void ds_conv3x3_rows_strided(int stride, long C, long H, long W, const float *pa
 
 /// Stride 1, padded input as ds_conv3x3_rows_strided (residual rows ldresr apart), with the H x W
 /// output written as the stride-2 phase planes that ds_conv3x3s2_pad_rows would build from it
-/// (channel m's four planes at y + m * ldy, ldy >= 4 * (Ho + 1) * padded_width(W / 2) for
-/// Ho = (H - 1) / 2 + 1): a stride-2 conv then reads this output without a phase copy. Any H, W
-/// and channel range. Writes the planes' interior only: their borders (zero) stay as they are.
+/// (channel m's four planes at y + m * ldy, ldy >= 4 * (Ho + 1) * padded_width(Wo) for
+/// Ho = (H - 1) / 2 + 1, Wo = (W - 1) / 2 + 1): a stride-2 conv then reads this output without a
+/// phase copy. Any H, W and channel range. Writes the planes' interior only: their borders (zero) stay as they are.
 void ds_conv3x3s1_rows_phase_out(long C, long H, long W, const float *pad, const float *w, long ldw,
                                  const float *bias, const float *res, long ldres, long ldresr, int relu,
                                  float *y, long ldy, long m0, long m1, long oy0, long oy1);
