@@ -89,22 +89,34 @@ final class PaddedBuffers: @unchecked Sendable {
 }
 
 extension InferenceEngine {
+    /// The spatial size entering each op (the walk paddedSizes and phaseOutputs share).
+    static func inputSizes(ops: [EngineOp], config: ModelConfig) -> [(h: Int, w: Int)] {
+        var sizes: [(h: Int, w: Int)] = []
+        var h = config.inputHeight, w = config.inputWidth
+        for op in ops {
+            sizes.append((h, w))
+            switch op {
+            case .conv(let o): (h, w) = o.outSize(h, w)
+            case .block(let b): (h, w) = b.conv1.outSize(h, w)
+            case .maxPool(let k, let s): h = (h - k) / s + 1; w = (w - k) / s + 1
+            case .globalAvgPool, .linear: h = 1; w = 1
+            }
+        }
+        return sizes
+    }
+
     /// Output sizes of the direct convs and the channels written there (for PaddedBuffers).
     static func paddedSizes(ops: [EngineOp], config: ModelConfig) -> [Int: (h: Int, w: Int, channels: Int)] {
         var sizes: [Int: (h: Int, w: Int, channels: Int)] = [:]
-        var h = config.inputHeight, w = config.inputWidth
         func note(_ o: ConvOp, _ h: Int, _ w: Int, channels: Int) {
             let (ho, wo) = o.outSize(h, w), key = Activation.sizeKey(ho, wo)
             sizes[key] = (ho, wo, max(sizes[key]?.channels ?? 0, channels))
         }
-        for op in ops {
+        for (op, (h, w)) in zip(ops, inputSizes(ops: ops, config: config)) {
             switch op {
-            case .conv(let o): note(o, h, w, channels: o.outC); (h, w) = o.outSize(h, w)
-            case .block(let b):
-                note(b.conv1, h, w, channels: max(b.conv1.outC, b.conv2.outC))
-                (h, w) = b.conv1.outSize(h, w)
-            case .maxPool(let k, let s): h = (h - k) / s + 1; w = (w - k) / s + 1
-            case .globalAvgPool, .linear: h = 1; w = 1
+            case .conv(let o): note(o, h, w, channels: o.outC)
+            case .block(let b): note(b.conv1, h, w, channels: max(b.conv1.outC, b.conv2.outC))
+            case .maxPool, .globalAvgPool, .linear: break
             }
         }
         return sizes
@@ -115,23 +127,15 @@ extension InferenceEngine {
     /// a 3x3 stride-2 conv with an option-A shortcut. Whether the direct kernel runs is checked per
     /// run.
     static func phaseOutputs(ops: [EngineOp], config: ModelConfig) -> [Int: (h: Int, w: Int, channels: Int)] {
+        // The writer and both readers (the next block's convs: conv2 takes the shortcut from the
+        // planes) must be direct-kernel shapes.
+        func threeByThree(_ o: ConvOp, stride: Int) -> Bool { o.kernel == 3 && o.padding == 1 && o.stride == stride }
         var out: [Int: (h: Int, w: Int, channels: Int)] = [:]
-        var h = config.inputHeight, w = config.inputWidth
-        for (i, op) in ops.enumerated() {
-            switch op {
-            case .conv(let o): (h, w) = o.outSize(h, w)
-            case .block(let b):
-                (h, w) = b.conv1.outSize(h, w)
-                guard i + 1 < ops.count, case .block(let next) = ops[i + 1], case .zeroPad = next.shortcut else { continue }
-                // The writer and both readers (the next block's convs: conv2 takes the shortcut from
-                // the planes) must be direct-kernel shapes.
-                func threeByThree(_ o: ConvOp, stride: Int) -> Bool { o.kernel == 3 && o.padding == 1 && o.stride == stride }
-                if threeByThree(next.conv1, stride: 2) && threeByThree(next.conv2, stride: 1) && threeByThree(b.conv2, stride: 1) {
-                    out[i] = (h, w, b.conv2.outC)
-                }
-            case .maxPool(let k, let s): h = (h - k) / s + 1; w = (w - k) / s + 1
-            case .globalAvgPool, .linear: h = 1; w = 1
-            }
+        for (i, (op, (h, w))) in zip(ops, inputSizes(ops: ops, config: config)).enumerated() {
+            guard case .block(let b) = op, i + 1 < ops.count, case .block(let next) = ops[i + 1], case .zeroPad = next.shortcut,
+                  threeByThree(next.conv1, stride: 2), threeByThree(next.conv2, stride: 1), threeByThree(b.conv2, stride: 1) else { continue }
+            let (ho, wo) = b.conv1.outSize(h, w)
+            out[i] = (ho, wo, b.conv2.outC)
         }
         return out
     }
