@@ -1,5 +1,6 @@
 import ArgumentParser
 import DynaSlimCore
+import DynaSlimEngine
 import DynaSlimIO
 import DynaSlimNN
 import DynaSlimTrain
@@ -8,7 +9,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reproducible performance measurements that print ratios measured in one run.",
-        subcommands: [BenchKernels.self, BenchTrain.self, BenchInfer.self])
+        subcommands: [BenchKernels.self, BenchTrain.self, BenchInfer.self, BenchFork.self])
 }
 
 struct BenchKernels: ParsableCommand {
@@ -82,5 +83,37 @@ struct BenchTrain: ParsableCommand {
             print("\(r.model) \(r.input) batch \(r.batchSize), \(r.threads) threads: median step \(f(r.medianStepMs, 1)) ms")
             print("training images per second: \(f(r.imagesPerSecond, 1))")
         }
+    }
+}
+
+struct BenchFork: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fork",
+        abstract: "What splitting work over two cores costs: the pool's fork-join, traced.",
+        discussion: """
+            Times an empty fork-join of the engine's thread pool, then a fixed amount of compute-only work
+            (--units units of about --iterations / 1000 us each) run whole on the calling thread against
+            split over two cores, and traces the split forks: when the helper started, each chunk's time,
+            and the caller's wait at the join (medians). A batch-1 conv split across the cores pays these
+            costs once per call. The last line is `split gain: X.XX` (serial / split time; 2 is ideal).
+            """)
+
+    @Option(help: "Work units per fork (split evenly).") var units = 16
+    @Option(help: "Multiply-add iterations per unit.") var iterations = 1000
+    @Option(help: "Forks of each kind (median reported).") var repeats = 2000
+
+    func run() throws {
+        let pool = SpinPool.shared
+        guard pool.threads >= 2 else { throw ValidationError("the fork benchmark needs two threads (DYNASLIM_THREADS)") }
+        let r = ForkBenchmark.run(pool: pool, units: units, iterationsPerUnit: iterations, repeats: repeats)
+        func us(_ ns: Double) -> String { f(ns / 1e3, 2) + " us" }
+        print("empty fork-join:        \(us(r.emptyForkNs))")
+        print("\(r.units) units serial:      \(us(r.serialNs))")
+        print("split over two cores:   \(us(r.splitNs))")
+        print("  helper started after  \(us(r.helperStartNs))")
+        print("  caller's chunk        \(us(r.callerChunkNs))")
+        print("  helper's chunk        \(us(r.helperChunkNs))")
+        print("  caller waited at join \(us(r.joinWaitNs))")
+        print("split gain: \(f(r.gain))")
     }
 }

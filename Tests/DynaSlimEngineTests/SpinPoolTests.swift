@@ -36,6 +36,18 @@ struct SpinPoolTests {
         #expect((0..<n).map { owner[$0] } == (0..<n).map { $0 < Parallel.chunkRange(count: n, chunks: 2, index: 0).upperBound ? 0 : 1 })
     }
 
+    @Test("bench fork's trace: each chunk timed on its own core, inside the fork")
+    func forkTrace() {
+        let r = ForkBenchmark.run(pool: SpinPool(threads: 2), units: 4, iterationsPerUnit: 200, repeats: 30)
+        // Both chunks ran work (units split 2 / 2), the helper after the fork began, and the
+        // caller's chunk plus its wait at the join fit inside the fork's wall time (per fork, so
+        // for the medians too).
+        #expect(r.callerChunkNs > 0 && r.helperChunkNs > 0)
+        #expect(r.helperStartNs >= 0 && r.helperStartNs <= r.splitNs)
+        #expect(r.callerChunkNs <= r.splitNs && r.joinWaitNs >= 0 && r.joinWaitNs <= r.splitNs)
+        #expect(r.serialNs > 0 && r.emptyForkNs > 0 && r.units == 4)
+    }
+
     @Test("two callers at once: one forks, the other falls back, nothing is lost")
     func contention() {
         let pool = SpinPool(threads: 2)
