@@ -1,17 +1,22 @@
 // Direct 3x3 stride-1 convolution (see include/ds_kernels.h): no im2col matrix, the input is read
-// in place from a zero-bordered copy. Compiled twice from conv3x3_body.inc: with AVX2+FMA enabled
-// per function (no global compiler flags, so the package still builds for any x86-64 CPU) and
-// portably; the AVX2 variant is chosen at run time when the CPU has it.
+// in place from a zero-bordered copy. Compiled from conv3x3_body.inc with AVX2+FMA enabled per
+// function (no global compiler flags, so the package still builds for any x86-64 CPU), portably,
+// and, for the convs whose output width is a multiple of 16, with AVX-512 (16-lane vectors: 16
+// pixels per vector, twice AVX2's work per FMA); the best variant the CPU has is chosen at run time.
 #include "ds_kernels.h"
+#include <stdlib.h>
 
 typedef float v8f __attribute__((ext_vector_type(8)));
 typedef float v8f_unaligned __attribute__((ext_vector_type(8), aligned(4)));
+typedef float v16f __attribute__((ext_vector_type(16)));
+typedef float v16f_unaligned __attribute__((ext_vector_type(16), aligned(4)));
 
-#define ds_loadu(p) (*(const v8f_unaligned *)(p))
-#define ds_storeu(p, v) (*(v8f_unaligned *)(p) = (v))
+// The body's vector type (DS_V, DS_VL lanes; DS_VU unaligned), set per variant below.
+#define ds_loadu(p) (*(const DS_VU *)(p))
+#define ds_storeu(p, v) (*(DS_VU *)(p) = (v))
 #define DS_NCO DS_CONV3X3_TILE_ROWS  /* output channels per register tile */
 #define DS_NPMAX 8   /* most 8-pixel output vectors per register tile (1 channel x 8) */
-#define ds_max0(v) ((v) > (v8f)0.0f ? (v) : (v8f)0.0f)
+#define ds_max0(v) ((v) > (DS_V)0.0f ? (v) : (DS_V)0.0f)
 
 long ds_conv3x3_padded_width(long W) { return (W + 7) / 8 * 8 + 2; }
 long ds_conv3x3_padded_count(long C, long H, long W) { return C * (H + 2) * ds_conv3x3_padded_width(W); }
@@ -78,6 +83,9 @@ void ds_conv3x3s2_pad_rows_naive(long c0, long c1, long H, long W, const float *
     }
 }
 
+#define DS_V v8f
+#define DS_VU v8f_unaligned
+#define DS_VL 8
 #define DS_FN(name) name##_portable
 #define DS_TARGET
 #include "conv3x3_body.inc"
@@ -93,6 +101,29 @@ void ds_conv3x3s2_pad_rows_naive(long c0, long c1, long H, long W, const float *
 #undef DS_FN
 #undef DS_TARGET
 #define DS_HAVE_AVX2_VARIANT 1
+
+// 16 lanes: the forward conv only (stride 1 and 2, and the phase-plane writer; the copies stay
+// 8-lane), for output widths that are multiples of 16, where every vector is whole and every tap's
+// load stays inside its padded row (the last one ends at column W + 1 of the W + 2 wide row), and
+// for 8-wide outputs in row pairs (conv3x3_drive_pairs).
+#undef DS_V
+#undef DS_VU
+#undef DS_VL
+#define DS_V v16f
+#define DS_VU v16f_unaligned
+#define DS_VL 16
+#define DS_FN(name) name##_avx512
+#define DS_TARGET __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#include "conv3x3_body.inc"
+#undef DS_FN
+#undef DS_TARGET
+#define DS_HAVE_AVX512_VARIANT 1
+#undef DS_V
+#undef DS_VU
+#undef DS_VL
+#define DS_V v8f
+#define DS_VU v8f_unaligned
+#define DS_VL 8
 #endif
 
 // Per thread: a test forcing the portable variant must not change what other threads (other test
@@ -100,6 +131,31 @@ void ds_conv3x3s2_pad_rows_naive(long c0, long c1, long H, long W, const float *
 static _Thread_local int force_portable = 0;
 
 int ds_conv3x3_force_portable(int on) { int old = force_portable; force_portable = on; return old; }
+
+// Per thread, like force_portable: 1 keeps 16-lane AVX-512 convs off (tests of the AVX2 variant on
+// an AVX-512 CPU; A/B runs: $DYNASLIM_AVX512=0 sets it for the engine's threads).
+static _Thread_local int force_no_avx512 = 0;
+static int avx512_disabled_by_env = -1;
+
+int ds_conv3x3_force_no_avx512(int on) { int old = force_no_avx512; force_no_avx512 = on; return old; }
+
+int ds_conv3x3_uses_avx512(void) {
+#ifdef DS_HAVE_AVX512_VARIANT
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+                 __builtin_cpu_supports("fma");
+    }
+    if (avx512_disabled_by_env < 0) {
+        const char *e = getenv("DYNASLIM_AVX512");
+        avx512_disabled_by_env = e && e[0] == '0';
+    }
+    return cached && !force_portable && !force_no_avx512 && !avx512_disabled_by_env;
+#else
+    return 0;
+#endif
+}
 
 int ds_conv3x3_uses_avx2(void) {
 #ifdef DS_HAVE_AVX2_VARIANT
@@ -127,6 +183,12 @@ void ds_conv3x3_rows_strided(int stride, long C, long H, long W, const float *pa
 #ifdef DS_HAVE_AVX2_VARIANT
     if (ds_conv3x3_uses_avx2()) run = stride == 1 ? conv3x3s1_avx2 : conv3x3s2_avx2;
 #endif
+#ifdef DS_HAVE_AVX512_VARIANT
+    // Whole 16-lane vectors: widths that are multiples of 16, or 8-wide rows taken in pairs.
+    const long Wo = stride == 1 ? W : (W - 1) / 2 + 1;
+    const int pairs = Wo == 8 && oy0 % 2 == 0 && (oy1 - oy0) % 2 == 0;
+    if ((Wo % 16 == 0 || pairs) && ds_conv3x3_uses_avx512()) run = stride == 1 ? conv3x3s1_avx512 : conv3x3s2_avx512;
+#endif
     run(C, H, W, pad, w, ldw, bias, res, ldres, ldresr, relu, y, ldy, ldyr, m0, m1, oy0, oy1);
 }
 
@@ -136,6 +198,12 @@ void ds_conv3x3s1_rows_phase_out(long C, long H, long W, const float *pad, const
     if (oy0 < 0) oy0 = 0;
     if (oy1 > H) oy1 = H;
     if (m0 >= m1 || oy0 >= oy1) return;
+#ifdef DS_HAVE_AVX512_VARIANT
+    if (W % 16 == 0 && ds_conv3x3_uses_avx512()) {
+        conv3x3s1_phase_out_avx512(C, H, W, pad, w, ldw, bias, res, ldres, ldresr, relu, y, ldy, m0, m1, oy0, oy1);
+        return;
+    }
+#endif
 #ifdef DS_HAVE_AVX2_VARIANT
     if (ds_conv3x3_uses_avx2()) { conv3x3s1_phase_out_avx2(C, H, W, pad, w, ldw, bias, res, ldres, ldresr, relu, y, ldy, m0, m1, oy0, oy1); return; }
 #endif

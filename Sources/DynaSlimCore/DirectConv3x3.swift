@@ -24,6 +24,16 @@ public enum DirectConv3x3 {
     /// True when the AVX2+FMA variant runs on this CPU.
     public static var usesAVX2: Bool { ds_conv3x3_uses_avx2() != 0 }
 
+    /// True when the 16-lane AVX-512 variant runs on this CPU (for output widths that are multiples of 16).
+    public static var usesAVX512: Bool { ds_conv3x3_uses_avx512() != 0 }
+
+    /// Runs `body` with the AVX-512 variant kept off on the calling thread (tests compare the variants).
+    public static func withoutAVX512Kernel<T>(_ body: () throws -> T) rethrows -> T {
+        let old = ds_conv3x3_force_no_avx512(1)
+        defer { _ = ds_conv3x3_force_no_avx512(old) }
+        return try body()
+    }
+
     /// Runs `body` with the portable variant forced on the calling thread (tests compare the two variants).
     public static func withPortableKernel<T>(_ body: () throws -> T) rethrows -> T {
         let old = ds_conv3x3_force_portable(1)

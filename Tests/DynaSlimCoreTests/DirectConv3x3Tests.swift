@@ -2,7 +2,8 @@ import Testing
 @testable import DynaSlimCore
 import CKernels
 
-/// The direct 3x3 kernel against the naive conv, for both of its instruction-set variants, over
+/// The direct 3x3 kernel against the naive conv, for each of its instruction-set variants (the
+/// best this CPU has, which is AVX-512 where the output width is a multiple of 16; AVX2; portable), over
 /// widths that are and are not multiples of the 8-lane vector, channel counts that are and are not
 /// multiples of the 4-channel tile, prefixes of a wider weight, and the fused epilogue.
 @Suite("DirectConv3x3")
@@ -15,6 +16,10 @@ struct DirectConv3x3Tests {
         Case(inC: 16, outC: 16, h: 32, w: 32), Case(inC: 3, outC: 5, h: 7, w: 7), Case(inC: 2, outC: 3, h: 28, w: 28),
         Case(inC: 5, outC: 6, h: 1, w: 1), Case(inC: 7, outC: 9, h: 9, w: 17), Case(inC: 1, outC: 1, h: 2, w: 30),
         Case(inC: 6, outC: 4, h: 8, w: 8),
+        // Output widths where the 16-lane AVX-512 variant runs when the CPU has it: multiples of 16,
+        // and 8 in row pairs (an even number of rows from an even row; the others run 8-lane).
+        Case(inC: 5, outC: 7, h: 6, w: 16), Case(inC: 9, outC: 6, h: 3, w: 48), Case(inC: 4, outC: 9, h: 16, w: 16),
+        Case(inC: 3, outC: 6, h: 10, w: 8),
     ]
 
     /// Runs the kernel on input channels 0..<inK of a [fullIn, h, w] sample with the weight's rows
@@ -58,7 +63,7 @@ struct DirectConv3x3Tests {
         return y.enumerated().map { i, v in max(0, v + Double(r[i])) }
     }
 
-    @Test("matches the naive conv (full width and channel prefixes, both variants)", arguments: cases)
+    @Test("matches the naive conv (full width and channel prefixes, every variant)", arguments: cases)
     func matchesNaive(c: Case) {
         let x = TestSupport.randomFloats(c.inC * c.h * c.w, seed: 11), w = TestSupport.randomFloats(c.outC * c.inC * 9, seed: 12)
         let b = TestSupport.randomFloats(c.outC, seed: 13), r = TestSupport.randomFloats(c.outC * c.h * c.w, seed: 14)
@@ -66,12 +71,14 @@ struct DirectConv3x3Tests {
             let ref = Self.reference(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r)
             let fast = Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r)
             let portable = DirectConv3x3.withPortableKernel { Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r) }
+            let avx2 = DirectConv3x3.withoutAVX512Kernel { Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r) }
             #expect(TestSupport.relativeError(fast, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK)")
+            #expect(TestSupport.relativeError(avx2, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK), without AVX-512")
             #expect(TestSupport.relativeError(portable, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK), portable")
         }
     }
 
-    @Test("stride 2 (phase planes) matches the naive conv, both variants", arguments: cases)
+    @Test("stride 2 (phase planes) matches the naive conv, every variant", arguments: cases)
     func stride2MatchesNaive(c: Case) {
         let x = TestSupport.randomFloats(c.inC * c.h * c.w, seed: 31), w = TestSupport.randomFloats(c.outC * c.inC * 9, seed: 32)
         let b = TestSupport.randomFloats(c.outC, seed: 33), r = TestSupport.randomFloats(c.outC * c.h * c.w, seed: 34)
@@ -79,16 +86,19 @@ struct DirectConv3x3Tests {
             let ref = Self.reference(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r, stride: 2)
             let fast = Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r, stride: 2)
             let portable = DirectConv3x3.withPortableKernel { Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r, stride: 2) }
+            let avx2 = DirectConv3x3.withoutAVX512Kernel { Self.run(c, inK: inK, outK: outK, fullIn: c.inC, x: x, w: w, b: b, r: r, stride: 2) }
             #expect(TestSupport.relativeError(fast, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK)")
+            #expect(TestSupport.relativeError(avx2, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK), without AVX-512")
             #expect(TestSupport.relativeError(portable, ref) <= 1e-5, "\(c) prefix \(inK)->\(outK), portable")
         }
     }
 
-    @Test("row strides: output written into a zero-bordered plane's interior, read in place by the next conv", arguments: [1, 2])
-    func paddedLayoutChain(stride: Int) {
+    @Test("row strides: output written into a zero-bordered plane's interior, read in place by the next conv",
+          arguments: [1, 2], [19, 32])
+    func paddedLayoutChain(stride: Int, width: Int) {
         // conv A (stride 1 or 2) writes into the padded layout; conv B (stride 1) reads that buffer
         // as its padded input, with a residual in the padded layout too. Compared with two naive convs.
-        let c = Case(inC: 5, outC: 7, h: 13, w: 19)
+        let c = Case(inC: 5, outC: 7, h: 13, w: width)
         let ho = (c.h - 1) / stride + 1, wo = (c.w - 1) / stride + 1, wp = DirectConv3x3.paddedWidth(wo), plane = (ho + 2) * wp
         let x = TestSupport.randomFloats(c.inC * c.h * c.w, seed: 21), wa = TestSupport.randomFloats(c.outC * c.inC * 9, seed: 22)
         let wb = TestSupport.randomFloats(c.outC * c.outC * 9, seed: 23), r = TestSupport.randomFloats(c.outC * ho * wo, seed: 24)
@@ -96,7 +106,7 @@ struct DirectConv3x3Tests {
         var res = [Float](repeating: 0, count: c.outC * plane)
         for ch in 0..<c.outC { for y in 0..<ho { for x in 0..<wo { res[ch * plane + (y + 1) * wp + x + 1] = r[(ch * ho + y) * wo + x] } } }
         var pad = [Float](repeating: .nan, count: DirectConv3x3.paddedCount(channels: c.inC, height: c.h, width: c.w, stride: stride))
-        for variant in [false, true] {
+        for variant in [0, 1, 2] {  // the best variant, portable, without AVX-512
             let body = {
                 x.withUnsafeBufferPointer { xp in wa.withUnsafeBufferPointer { ap in wb.withUnsafeBufferPointer { bp in res.withUnsafeBufferPointer { rp in
                     pad.withUnsafeMutableBufferPointer { pp in mid.withUnsafeMutableBufferPointer { mp in out.withUnsafeMutableBufferPointer { op in
@@ -112,7 +122,7 @@ struct DirectConv3x3Tests {
                     } } }
                 } } } }
             }
-            if variant { DirectConv3x3.withPortableKernel(body) } else { body() }
+            switch variant { case 1: DirectConv3x3.withPortableKernel(body); case 2: DirectConv3x3.withoutAVX512Kernel(body); default: body() }
             let ga = Conv2DGeometry(batch: 1, inChannels: c.inC, inHeight: c.h, inWidth: c.w, outChannels: c.outC, kernel: 3, stride: stride, padding: 1)
             let a = Conv2D.forwardNaive(ga, input: x.map(Double.init), weight: wa.map(Double.init), bias: nil).map { max(0, $0) }
             let gb = Conv2DGeometry(batch: 1, inChannels: c.outC, inHeight: ho, inWidth: wo, outChannels: c.outC, kernel: 3, stride: 1, padding: 1)
@@ -122,7 +132,7 @@ struct DirectConv3x3Tests {
                 let v = out[ch * plane + y * wp + x], m = mid[ch * plane + y * wp + x]
                 if y >= 1 && y <= ho && x >= 1 && x <= wo { interior.append(v) } else { border.append(v); border.append(m) }
             } } }
-            #expect(TestSupport.relativeError(interior, ref) <= 1e-5, "stride \(stride), portable \(variant)")
+            #expect(TestSupport.relativeError(interior, ref) <= 1e-5, "stride \(stride), width \(width), variant \(variant)")
             #expect(border.allSatisfy { $0 == 0 }, "borders stay zero")
         }
     }
@@ -210,7 +220,7 @@ struct DirectConv3x3Tests {
         #expect(bits(DirectConv3x3.withPortableKernel { subsampled() }) == bits(expected), "width \(width), portable")
     }
 
-    @Test("phase-plane output equals the conv followed by the scalar phase copy, bit for bit, zero borders kept (any width, partial channel tiles), both variants",
+    @Test("phase-plane output equals the conv followed by the scalar phase copy, bit for bit, zero borders kept (any width, partial channel tiles), every variant",
           arguments: [(3, 8, 16, 32), (16, 4, 9, 16), (5, 12, 10, 48), (4, 16, 28, 28), (6, 7, 7, 7), (2, 5, 6, 20), (3, 6, 5, 24)])
     func phasePlaneOutput(shape: (inC: Int, outC: Int, h: Int, w: Int)) {
         let (C, M, H, W) = shape
@@ -256,5 +266,6 @@ struct DirectConv3x3Tests {
         func mismatches(_ a: [Float], _ b: [Float]) -> Int { zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count }
         #expect(mismatches(phaseOut(), reference()) == 0, "\(shape)")
         #expect(DirectConv3x3.withPortableKernel { mismatches(phaseOut(), reference()) } == 0, "\(shape), portable")
+        #expect(DirectConv3x3.withoutAVX512Kernel { mismatches(phaseOut(), reference()) } == 0, "\(shape), without AVX-512")
     }
 }

@@ -93,6 +93,11 @@ void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long p
 int ds_conv3x3_uses_avx2(void);
 /// Forces the portable version on the calling thread (tests compare both); returns the previous setting.
 int ds_conv3x3_force_portable(int on);
+/// 1 when the 16-lane AVX-512 variant runs (for output widths that are multiples of 16).
+int ds_conv3x3_uses_avx512(void);
+/// Keeps the AVX-512 variant off on the calling thread while on != 0 (tests); returns the previous
+/// setting. $DYNASLIM_AVX512=0 keeps it off everywhere.
+int ds_conv3x3_force_no_avx512(int on);
 
 #ifdef __cplusplus
 }
