@@ -15,6 +15,7 @@ typedef float v16f_unaligned __attribute__((ext_vector_type(16), aligned(4)));
 #define ds_loadu(p) (*(const DS_VU *)(p))
 #define ds_storeu(p, v) (*(DS_VU *)(p) = (v))
 #define DS_NCO DS_CONV3X3_TILE_ROWS  /* output channels per register tile */
+#define DS_NCOMAX 4  /* most output channels per tile (6 in the AVX-512 variant: 32 registers) */
 #define DS_NPMAX 8   /* most 8-pixel output vectors per register tile (1 channel x 8) */
 #define ds_max0(v) ((v) > (DS_V)0.0f ? (v) : (DS_V)0.0f)
 
@@ -112,12 +113,16 @@ void ds_conv3x3s2_pad_rows_naive(long c0, long c1, long H, long W, const float *
 #define DS_V v16f
 #define DS_VU v16f_unaligned
 #define DS_VL 16
+#undef DS_NCOMAX
+#define DS_NCOMAX 6
 #define DS_FN(name) name##_avx512
 #define DS_TARGET __attribute__((target("avx512f,avx512vl,avx2,fma")))
 #include "conv3x3_body.inc"
 #undef DS_FN
 #undef DS_TARGET
 #define DS_HAVE_AVX512_VARIANT 1
+#undef DS_NCOMAX
+#define DS_NCOMAX 4
 #undef DS_V
 #undef DS_VU
 #undef DS_VL

@@ -38,8 +38,10 @@ struct DirectConv3x3Tests {
                                   stride: stride)
                 // Channels 0..<split in one call; the rest in two calls by output pixel rows.
                 let split = min(outK, 4), midRow = ho / 2
+                var spoiled = false  // a piece re-padded only its rows: the next one must re-pad too
                 for (rows, pixelRows) in [(0..<split, 0..<ho), (split..<outK, 0..<midRow), (split..<outK, midRow..<ho)] {
-                    if pixelRows != 0..<ho {
+                    if pixelRows != 0..<ho || spoiled {
+                        spoiled = true
                         // As an engine thread: re-pad only what these output rows read, over a spoiled buffer.
                         pp.update(repeating: .nan)
                         DirectConv3x3.pad(channels: 0..<inK, height: c.h, width: c.w, xp.baseAddress!, channelStride: c.h * c.w,
