@@ -92,20 +92,23 @@ struct BenchFork: ParsableCommand {
         abstract: "What splitting work over two cores costs: the pool's fork-join, traced.",
         discussion: """
             Times an empty fork-join of the engine's thread pool, then a fixed amount of compute-only work
-            (--units units of about --iterations / 1000 us each) run whole on the calling thread against
-            split over two cores, and traces the split forks: when the helper started, each chunk's time,
-            and the caller's wait at the join (medians). A batch-1 conv split across the cores pays these
+            (--units units of about --iterations / 1000 us each at 8 lanes) run whole on the calling thread
+            against split over two cores, and traces the split forks: when the helper started, each chunk's
+            time, and the caller's wait at the join (medians); then the same split again at once, with the
+            helper fresh from work rather than from idling through the serial run. A batch-1 conv split across the cores pays these
             costs once per call. The last line is `split gain: X.XX` (serial / split time; 2 is ideal).
             """)
 
     @Option(help: "Work units per fork (split evenly).") var units = 16
     @Option(help: "Multiply-add iterations per unit.") var iterations = 1000
     @Option(help: "Forks of each kind (median reported).") var repeats = 2000
+    @Option(help: "Lanes per vector of the work: 8 (AVX2's registers) or 16 (AVX-512's).") var lanes = 8
 
     func run() throws {
         let pool = SpinPool.shared
         guard pool.threads >= 2 else { throw ValidationError("the fork benchmark needs two threads (DYNASLIM_THREADS)") }
-        let r = ForkBenchmark.run(pool: pool, units: units, iterationsPerUnit: iterations, repeats: repeats)
+        guard lanes == 8 || lanes == 16 else { throw ValidationError("--lanes must be 8 or 16") }
+        let r = ForkBenchmark.run(pool: pool, units: units, iterationsPerUnit: iterations, repeats: repeats, lanes: lanes)
         func us(_ ns: Double) -> String { f(ns / 1e3, 2) + " us" }
         print("empty fork-join:        \(us(r.emptyForkNs))")
         print("\(r.units) units serial:      \(us(r.serialNs))")
@@ -114,6 +117,7 @@ struct BenchFork: ParsableCommand {
         print("  caller's chunk        \(us(r.callerChunkNs))")
         print("  helper's chunk        \(us(r.helperChunkNs))")
         print("  caller waited at join \(us(r.joinWaitNs))")
+        print("the same split at once:  \(us(r.backToBackSplitNs)) (helper's chunk \(us(r.backToBackHelperChunkNs)))")
         print("split gain: \(f(r.gain))")
     }
 }

@@ -99,6 +99,11 @@ int ds_conv3x3_uses_avx512(void);
 /// setting. $DYNASLIM_AVX512=0 keeps it off everywhere.
 int ds_conv3x3_force_no_avx512(int on);
 
+/// A compute-only workload (`dynaslim bench fork`): `iterations` rounds of twelve independent vector
+/// multiply-add chains of `lanes` (16: AVX-512 when the CPU has it; else 8 lanes, AVX2 where
+/// available). Returns a value that depends on every chain (so the work is not optimized away).
+float ds_fma_work(long iterations, int lanes, float seed);
+
 #ifdef __cplusplus
 }
 #endif
