@@ -1,8 +1,8 @@
 // Direct 3x3 stride-1 convolution (see include/ds_kernels.h): no im2col matrix, the input is read
 // in place from a zero-bordered copy. Compiled from conv3x3_body.inc with AVX2+FMA enabled per
 // function (no global compiler flags, so the package still builds for any x86-64 CPU), portably,
-// and, for the convs whose output width is a multiple of 16, with AVX-512 (16-lane vectors: 16
-// pixels per vector, twice AVX2's work per FMA); the best variant the CPU has is chosen at run time.
+// and with AVX-512 (16-lane vectors: twice AVX2's work per FMA) for the output widths that allow it
+// (see the 16-lane section below); the best variant the CPU has is chosen at run time, per call.
 #include "ds_kernels.h"
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)

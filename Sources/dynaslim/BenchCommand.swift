@@ -92,7 +92,7 @@ struct BenchFork: ParsableCommand {
         abstract: "What splitting work over two cores costs: the pool's fork-join, traced.",
         discussion: """
             Times an empty fork-join of the engine's thread pool, then a fixed amount of compute-only work
-            (--units units of about --iterations / 1000 us each at 8 lanes) run whole on the calling thread
+            (--units units of --iterations rounds of 12 multiply-add chains each) run whole on the calling thread
             against split over two cores, and traces the split forks: when the helper started, each chunk's
             time, and the caller's wait at the join (medians); then the same split again at once, with the
             helper fresh from work rather than from idling through the serial run. A batch-1 conv split across the cores pays these
