@@ -109,8 +109,8 @@ void ds_conv3x3s2_pad_rows_naive(long c0, long c1, long H, long W, const float *
 // 16 lanes: the forward conv only (stride 1 and 2, and the phase-plane writer; the copies stay
 // 8-lane), for output widths that are multiples of 16, where every vector is whole and every tap's
 // load stays inside its padded row (the last one ends at column W + 1 of the W + 2 wide row), or
-// 9-15 past one (the same bound; the last vector's store is masked), and for 8-wide outputs in row
-// pairs (conv3x3_drive_pairs).
+// 9-15 past one (the same bound; the last vector's store is masked), and for outputs 8 pixels wide
+// or less in row pairs (conv3x3_drive_pairs).
 #undef DS_V
 #undef DS_VU
 #undef DS_VL
@@ -195,10 +195,20 @@ void ds_conv3x3_rows_strided(int stride, long C, long H, long W, const float *pa
 #ifdef DS_HAVE_AVX512_VARIANT
     // 16 lanes where every tap's load stays inside its padded row: widths that are multiples of 16 or
     // 9-15 past one (the row, rounded up to 8 lanes, then ends where the last vector does; that
-    // vector's store is masked), and 8-wide rows taken in pairs.
+    // vector's store is masked), and rows of 8 pixels or fewer taken in pairs (an odd last row runs
+    // 8-lane).
     const long Wo = stride == 1 ? W : (W - 1) / 2 + 1;
-    const int pairs = Wo == 8 && oy0 % 2 == 0 && (oy1 - oy0) % 2 == 0;
-    if ((Wo % 16 == 0 || Wo % 16 > 8 || pairs) && ds_conv3x3_uses_avx512()) run = stride == 1 ? conv3x3s1_avx512 : conv3x3s2_avx512;
+    if (ds_conv3x3_uses_avx512()) {
+        if (Wo % 16 == 0 || Wo % 16 > 8) {
+            run = stride == 1 ? conv3x3s1_avx512 : conv3x3s2_avx512;
+        } else if (Wo <= 8 && oy1 - oy0 >= 2) {
+            const long even = oy0 + ((oy1 - oy0) & ~1L);
+            (stride == 1 ? conv3x3s1_avx512 : conv3x3s2_avx512)(C, H, W, pad, w, ldw, bias, res, ldres, ldresr, relu, y, ldy, ldyr,
+                                                                m0, m1, oy0, even);
+            if (even == oy1) return;
+            oy0 = even;
+        }
+    }
 #endif
     run(C, H, W, pad, w, ldw, bias, res, ldres, ldresr, relu, y, ldy, ldyr, m0, m1, oy0, oy1);
 }
