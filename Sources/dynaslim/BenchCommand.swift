@@ -108,6 +108,7 @@ struct BenchFork: ParsableCommand {
         let pool = SpinPool.shared
         guard pool.threads >= 2 else { throw ValidationError("the fork benchmark needs two threads (DYNASLIM_THREADS)") }
         guard lanes == 8 || lanes == 16 else { throw ValidationError("--lanes must be 8 or 16") }
+        if lanes == 16 && !DirectConv3x3.usesAVX512 { print("no AVX-512 on this CPU (or DYNASLIM_AVX512=0): the work runs 8 lanes wide") }
         let r = ForkBenchmark.run(pool: pool, units: units, iterationsPerUnit: iterations, repeats: repeats, lanes: lanes)
         func us(_ ns: Double) -> String { f(ns / 1e3, 2) + " us" }
         print("empty fork-join:        \(us(r.emptyForkNs))")
