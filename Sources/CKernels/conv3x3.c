@@ -19,7 +19,7 @@ typedef float v16f_unaligned __attribute__((ext_vector_type(16), aligned(4)));
 #define ds_storeu(p, v) (*(DS_VU *)(p) = (v))
 #define DS_NCO DS_CONV3X3_TILE_ROWS  /* output channels per register tile */
 #define DS_NCOMAX 4  /* most output channels per tile (6 in the AVX-512 variant: 32 registers) */
-#define DS_NPMAX 8   /* most 8-pixel output vectors per register tile (1 channel x 8) */
+#define DS_NPMAX 8   /* most output vectors (DS_VL pixels each) per register tile (1 channel x 8) */
 #define ds_max0(v) ((v) > (DS_V)0.0f ? (v) : (DS_V)0.0f)
 
 long ds_conv3x3_padded_width(long W) { return (W + 7) / 8 * 8 + 2; }
