@@ -66,6 +66,8 @@ public final class TrainingRun {
     public let dynamic: DynamicModel?
     /// The FBS saliency predictors of an FBS run.
     public let fbs: FBSModel?
+    /// The frozen teacher of a distilled run.
+    public let distiller: Distiller?
     public private(set) var completedEpochs = 0
     /// Stop after this many epochs in this process (tests simulate an interruption with it).
     public var stopAfterEpochs: Int?
@@ -79,6 +81,7 @@ public final class TrainingRun {
         self.config = config; self.directory = directory; self.network = network
         trainSet = train; testSet = test
         normalization = Normalization.fitted(to: train)
+        distiller = try config.distillation.map { try Distiller(config: $0, student: network.config) }
         if let f = config.fbs {
             let model = FBSModel(network: network, config: f)
             fbs = model
@@ -240,11 +243,12 @@ public final class TrainingRun {
                     ?? network.forward(images: images, n: n, mode: .train)
                 let g = gradBuffer.reserve(n * C)
                 let probs = probBuffer.reserve(n * C)
-                let loss = try batch.labels.withUnsafeBufferPointer { lp in
+                var loss = try batch.labels.withUnsafeBufferPointer { lp in
                     try SoftmaxCrossEntropy.forwardBackward(batch: n, classes: C, logits: logits.buffer, labels: UnsafeBufferPointer(rebasing: lp[0..<n]),
                                                             labelSmoothing: config.labelSmoothing, logitsGrad: UnsafeMutableBufferPointer(start: g, count: n * C),
                                                             probabilities: UnsafeMutableBufferPointer(start: probs, count: n * C))
                 }
+                if let distiller { loss = try distiller.blend(images: images, n: n, logits: logits.buffer, crossEntropy: loss, logitsGrad: g) }
                 guard loss.isFinite else {
                     throw TrainError.nonFiniteLoss(epoch: epoch, step: step, value: loss,
                                                    lastCheckpoint: completedEpochs > 0 ? modelPath : nil)

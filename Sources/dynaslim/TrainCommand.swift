@@ -71,8 +71,19 @@ struct Train: ParsableCommand {
     @Option(help: "FBS: L1 weight on the kept saliencies.") var fbsLambda: Float = 1e-8
     @Option(help: "Slimmable: narrowest width as a fraction of each gated layer.") var minWidth: Float = 0.25
     @Option(help: "Slimmable: random-width passes per step.") var randomWidths = 2
+    @Option(help: """
+        Distill from this teacher checkpoint (usually the dense model the run starts from), for any --method: \
+        loss = (1 - kd-alpha) * CE + kd-alpha * T^2 * KL(teacher || student) at temperature T.
+        """) var teacher: String?
+    @Option(help: "Distillation weight alpha in [0, 1] (with --teacher).") var kdAlpha: Float = 0.5
+    @Option(help: "Distillation temperature T > 0 (with --teacher).") var kdTemperature: Float = 4
     @Option(help: "Run directory.") var out: String
     @Flag(help: "Continue the run in --out from its last finished epoch (other options are ignored).") var resume = false
+
+    func validate() throws {
+        guard (0...1).contains(kdAlpha) else { throw ValidationError("--kd-alpha \(kdAlpha) is outside [0, 1]") }
+        guard kdTemperature > 0 && kdTemperature.isFinite else { throw ValidationError("--kd-temperature \(kdTemperature) must be > 0") }
+    }
 
     func run() throws {
         BLAS.setThreadCount(1)
@@ -111,7 +122,8 @@ struct Train: ParsableCommand {
                                      labelSmoothing: labelSmoothing, seed: seed, augmentation: aug, sparsity: sparsity,
                                      trainLimit: trainLimit, testLimit: testLimit, initializedFrom: from, dynamic: dyn,
                                      slimmable: method == .slimmable ? SlimmableConfig(minWidth: minWidth, randomWidths: randomWidths) : nil,
-                                     fbs: method == .fbs ? FBSConfig(density: density, epochRatio: epochRatio, lambda: fbsLambda) : nil)
+                                     fbs: method == .fbs ? FBSConfig(density: density, epochRatio: epochRatio, lambda: fbsLambda) : nil,
+                                     distillation: teacher.map { DistillationConfig(teacher: $0, alpha: kdAlpha, temperature: kdTemperature) })
             run = try TrainingRun.create(config: config, directory: out, network: network, predictorTensors: predictorTensors)
             print("training \(run.network.config.architecture) on \(dataset.rawValue): \(run.trainSet.count) train / \(run.testSet.count) test images of \(run.trainSet.shape), "
                   + "\(formatCount(run.network.parameterCount)) parameters, \(formatCount(run.network.macsPerImage)) MACs/image -> \(out)")
