@@ -41,10 +41,27 @@ struct Eval: ParsableCommand {
     @Option(help: "Batch size.") var batchSize = 256
     @Flag(help: "Dynamic checkpoints: also evaluate the static control (each layer's threshold fixed at its test-set mean).")
     var staticControl = false
+    @Flag(help: """
+        Headroom oracle: run the test set at a ladder of widths (--levels; each keeps that fraction of every gated \
+        layer's channels by |gamma|) and compare one level for all images with the best per-image choice at the same \
+        mean MACs (per image, the cheapest level that is right). Works on dense, slimmable and dynamic checkpoints.
+        """) var oracle = false
+    @Option(help: "Oracle: width fractions in (0, 1], comma separated.") var levels = "1,0.9,0.8,0.7,0.6,0.5,0.4,0.3,0.25"
+    @Option(help: "Oracle: training images per level for BN recalibration (0 keeps the trained statistics).") var recalibrate = 2560
+    @Option(help: "Oracle: the accuracy whose FLOP speed-up is reported (the thesis's operating point).") var accuracyTarget = 0.905
+    @Flag(help: "Oracle: write oracle.json beside the checkpoint (read by `dynaslim report`).") var record = false
     @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        if let limit, limit <= 0 { throw ValidationError("--limit must be a positive number of images") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        guard recalibrate >= 0 else { throw ValidationError("--recalibrate must be 0 or a positive number of images") }
+        guard accuracyTarget > 0 && accuracyTarget <= 1 else { throw ValidationError("--accuracy-target must lie in (0, 1]") }
+    }
 
     func run() throws {
         BLAS.setThreadCount(1)
+        if oracle { try evaluateOracle(); return }
         if let (dyn, _) = try DynamicCheckpoint.load(checkpoint, fallback: model.map { ModelConfig(architecture: $0) }) {
             try evaluateDynamic(dyn)
             return

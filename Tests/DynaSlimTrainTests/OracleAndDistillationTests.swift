@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+import DynaSlimCore
+import DynaSlimData
+import DynaSlimIO
+import DynaSlimNN
+import DynaSlimSlimming
+@testable import DynaSlimTrain
+
+/// The oracle's level evaluation and distillation inside a training run, on the quadrant problem.
+@Suite("Oracle ladder and distilled training", .serialized)
+struct OracleAndDistillationTests {
+    /// A resnet8 trained one epoch on the quadrant problem (a model whose narrow levels differ).
+    func trainedRun() throws -> (TrainingRun, ImageDataset, ImageDataset) {
+        let train = try quadrantDataset(256, seed: 1), test = try quadrantDataset(96, seed: 2)
+        let run = try TrainingRun.create(config: config("resnet8", epochs: 1), directory: runDirectory(), train: train, test: test)
+        try run.run()
+        return (run, train, test)
+    }
+
+    @Test("level 1 with trained statistics is the plain evaluation; the network is restored afterwards")
+    func ladderMatchesEvaluator() throws {
+        let (run, train, test) = try trainedRun()
+        let net = run.network
+        let before = net.namedBuffers.map { $0.1.value }
+        let plain = try Evaluator.evaluate(net, dataset: test, normalization: run.normalization)
+        let ladder = try OracleEvaluator.ladder(net, test: test, train: train, normalization: run.normalization,
+                                                options: OracleOptions(levels: [1, 0.5, 0.25], recalibrationImages: 0, batchSize: 32))
+        #expect(ladder.staticAccuracy(level: 0) == plain.accuracy)
+        #expect(zip(ladder.correct[0], plain.predictions.indices).allSatisfy { $0 == (plain.predictions[$1] == Int(test.labels[$1])) })
+        #expect(ladder.macs[0] == Double(net.macsPerImage))
+        #expect(ladder.macs[1] < ladder.macs[0] && ladder.macs[2] < ladder.macs[1])
+        // Recalibration changes the narrow levels' statistics only for the ladder's duration.
+        _ = try OracleEvaluator.ladder(net, test: test, train: train, normalization: run.normalization,
+                                       options: OracleOptions(levels: [0.5], recalibrationImages: 64, batchSize: 32))
+        #expect(net.namedBuffers.map { $0.1.value } == before)
+        #expect(net.gated.allSatisfy { $0.bn.channelMask == nil })
+    }
+
+    @Test("a level's recalibrated statistics are the cumulative mean of its batches")
+    func recalibration() throws {
+        let (run, train, _) = try trainedRun()
+        let net = run.network
+        let bns = TrainingRun.batchNorms(net.body)
+        let data = train.prefix(64)
+        try OracleEvaluator.recalibrate(net, bns: bns, fractions: [Float](repeating: 1, count: net.gated.count), data: data,
+                                        normalization: run.normalization, augmentation: .none, batchSize: 16)
+        let fourBatches = bns[0].runningMean.value
+        try OracleEvaluator.recalibrate(net, bns: bns, fractions: [Float](repeating: 1, count: net.gated.count), data: data,
+                                        normalization: run.normalization, augmentation: .none, batchSize: 64)
+        let oneBatch = bns[0].runningMean.value
+        // The stem BN sees the same images either way: the mean of four batch means equals the one-batch mean.
+        for (a, b) in zip(fourBatches, oneBatch) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b))) }
+    }
+
+    @Test("a distilled run trains, records its teacher, and resumes bit for bit")
+    func distilledRun() throws {
+        let (teacherRun, train, test) = try trainedRun()
+        var cfg = config("resnet8", epochs: 2)
+        cfg.distillation = DistillationConfig(teacher: teacherRun.modelPath, alpha: 0.7, temperature: 3)
+        let dir = runDirectory()
+        let full = try TrainingRun.create(config: cfg, directory: dir, train: train, test: test)
+        try full.run()
+        let saved = try JSONDecoder().decode(TrainConfig.self, from: Data(contentsOf: URL(fileURLWithPath: full.configPath)))
+        #expect(saved.distillation == cfg.distillation)
+        let resumed = try interruptedAndResumed(cfg, train: train, test: test, stopAfter: 1)
+        expectIdentical(Checkpoint.stateDict(full.network), Checkpoint.stateDict(resumed.network))
+        // Without the teacher the same run ends elsewhere: distillation reached the gradient.
+        var plain = cfg
+        plain.distillation = nil
+        let undistilled = try TrainingRun.create(config: plain, directory: runDirectory(), train: train, test: test)
+        try undistilled.run()
+        #expect(Checkpoint.stateDict(undistilled.network).map(\.values) != Checkpoint.stateDict(full.network).map(\.values))
+    }
+
+    @Test("a teacher with other classes is refused, naming its file")
+    func teacherMismatch() throws {
+        let (teacherRun, _, _) = try trainedRun()
+        var student = teacherRun.network.config
+        student.classes = 7
+        #expect(throws: TrainError.self) {
+            _ = try Distiller(config: DistillationConfig(teacher: teacherRun.modelPath), student: student)
+        }
+    }
+}
