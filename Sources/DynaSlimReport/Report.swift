@@ -1,6 +1,6 @@
 // `dynaslim report`: one comparison table (report.md) and SVG plots, built only from the files in
 // run directories: config.json, metrics.jsonl (last epoch) and bench-infer-b*.json (written by
-// `dynaslim bench infer --record`).
+// `dynaslim bench infer --record`), and oracle.json (`dynaslim eval --oracle --record`).
 import Foundation
 
 public struct ReportError: Error, CustomStringConvertible {
@@ -114,6 +114,10 @@ public enum Report {
                                        ((r.directory as NSString).lastPathComponent, (r.layerKept ?? []).map(\.mean)) })
             try svg.write(toFile: out + "/active_channels.svg", atomically: true, encoding: .utf8)
             files.append(out + "/active_channels.svg"); md += "![active_channels.svg](active_channels.svg)\n"
+        }
+        if let section = try oracleSection(try dirs.compactMap(oracle), runs: runs, out: out) {
+            md += "\n" + section.markdown
+            files.append(section.file)
         }
         try md.write(toFile: out + "/report.md", atomically: true, encoding: .utf8)
         return [out + "/report.md"] + files

@@ -47,4 +47,19 @@ struct ReportTests {
         }
         #expect(throws: ReportError.self) { try Report.write(runs: [root + "/missing"], to: root + "/out2") }
     }
+
+    @Test("a run's oracle.json adds the oracle table and plot; a malformed one is an error naming it")
+    func oracle() throws {
+        let root = NSTemporaryDirectory() + "dynaslim-report-\(UUID().uuidString)"
+        let slim = try makeRun(root, "slim", config: #"{"model":{"architecture":"resnet20"},"dataset":"cifar10","slimmable":{}}"#,
+                               metrics: #"{"epoch":1,"test_accuracy":0.9,"macs_per_image":40000000,"dense_macs_per_image":40000000}"# + "\n")
+        try #"{"recalibration_images":2560,"accuracy_target":0.905,"static_accuracy_at_2x":0.85,"oracle_accuracy_at_2x":0.93,"static_speedup_at_target":null,"oracle_speedup_at_target":2.4,"points":[{"level":0.5,"macs":20000000,"flop_speedup":2,"static_accuracy":0.85,"oracle_accuracy":0.93},{"level":1,"macs":40000000,"flop_speedup":1,"static_accuracy":0.9,"oracle_accuracy":0.95}]}"#
+            .write(toFile: slim + "/oracle.json", atomically: true, encoding: .utf8)
+        let files = try Report.write(runs: [slim], to: root + "/out")
+        let md = try String(contentsOfFile: files[0], encoding: .utf8)
+        #expect(md.contains("| slim | recalibrated per level (2560 images) | 85.00% | 93.00% | never at 90.50% | 2.40x |"))
+        #expect(files.contains(root + "/out/oracle_headroom.svg"))
+        try #"{"points":[{"level":0.5}]}"#.write(toFile: slim + "/oracle.json", atomically: true, encoding: .utf8)
+        #expect { try Report.write(runs: [slim], to: root + "/out") } throws: { "\($0)".contains(slim + "/oracle.json") }
+    }
 }
