@@ -143,11 +143,21 @@ public final class DynamicModel {
 
     /// After `network.backward` (which filled each masked BN's maskGrad): adds the gate terms
     /// to gamma's gradient, computes dL/do, and backpropagates through the predictor.
-    /// `probabilities` [n, classes] are the softmax outputs (for the variance rule).
-    public func backward(probabilities: UnsafePointer<Float>, classes: Int, scheduledTarget te: Float) throws -> GateStepStats {
+    /// `probabilities` [n, classes] are the softmax outputs (for the variance rule); `oracleRates` [n] the
+    /// batch's oracle labels (required by the oracle rule, ignored otherwise).
+    public func backward(probabilities: UnsafePointer<Float>, classes: Int, scheduledTarget te: Float,
+                         oracleRates: [Float]? = nil) throws -> GateStepStats {
         let n = batch, L = gated.count
         // Expected rates R_i.
-        let v = (0..<n).map { GateRule.classVariance(probabilities + $0 * classes, classes: classes) }
+        let v: [Float]
+        if config.rateTarget == .oracle {
+            guard let oracleRates, oracleRates.count == n else {
+                throw ShapeError("dynamic slimming backward", "the oracle rule needs \(n) oracle rates, got \(oracleRates?.count ?? 0)")
+            }
+            v = oracleRates
+        } else {
+            v = (0..<n).map { GateRule.classVariance(probabilities + $0 * classes, classes: classes) }
+        }
         let R = GateRule.expectedRates(variances: v, scheduledTarget: te, kappa: config.kappa, rMax: config.rMax, rule: config.rateTarget)
         // Rates r_i (soft with |gamma| detached, or hard) and dLoss/dr_i.
         var softR = [Double](repeating: 0, count: n)

@@ -11,9 +11,13 @@
 // Expected rate (thesis): v_i = unbiased variance over classes of sample i's softmax;
 //   R_i = clamp(T_e * (v_i / mean_batch v)^kappa, 0, R_max), T_e = T * min(1, epoch / (epoch_ratio * epochs));
 //   `uniform`: R_i = T_e.
+//   `oracle` (supervised, after DS-Net's gate labels): u_i = the pruning rate of the cheapest level that
+//   classifies training image i correctly (1 - its width fraction; 0 when no level does), computed once
+//   from the backbone by the headroom oracle; R_i = clamp(T_e * u_i / mean_batch u, 0, R_max). The
+//   batch mean keeps the budget at T while the per-input shape follows the oracle.
 import DynaSlimCore
 
-public enum RateTarget: String, Codable, Sendable, CaseIterable { case variance, uniform }
+public enum RateTarget: String, Codable, Sendable, CaseIterable { case variance, uniform, oracle }
 
 public enum GateRule {
     @inline(__always) public static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
@@ -67,10 +71,15 @@ public enum GateRule {
         return w * acc / (Float(count) * tau)
     }
 
-    /// R_i for a batch from per-sample variances v_i.
+    /// R_i for a batch from per-sample variances v_i (variance rule) or oracle rates u_i (oracle rule; the
+    /// caller passes them as `variances`; kappa does not apply).
     public static func expectedRates(variances v: [Float], scheduledTarget te: Float, kappa: Float, rMax: Float, rule: RateTarget) -> [Float] {
         switch rule {
         case .uniform: return v.map { _ in min(max(te, 0), rMax) }
+        case .oracle:
+            let mean = v.reduce(0, +) / Float(max(v.count, 1))
+            guard mean > 0 else { return v.map { _ in min(max(te, 0), rMax) } }
+            return v.map { min(max(te * $0 / mean, 0), rMax) }
         case .variance:
             let mean = v.reduce(0, +) / Float(max(v.count, 1))
             guard mean > 0 else { return v.map { _ in min(max(te, 0), rMax) } }

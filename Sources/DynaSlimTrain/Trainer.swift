@@ -68,6 +68,8 @@ public final class TrainingRun {
     public let fbs: FBSModel?
     /// The frozen teacher of a distilled run.
     public let distiller: Distiller?
+    /// The oracle rule's per-training-image labels (OracleLabels), for dynamic runs that use it.
+    public internal(set) var oracleRates: [Float]?
     public private(set) var completedEpochs = 0
     /// Stop after this many epochs in this process (tests simulate an interruption with it).
     public var stopAfterEpochs: Int?
@@ -151,6 +153,11 @@ public final class TrainingRun {
         cfg.model = net.config
         let run = try TrainingRun(config: cfg, directory: directory, network: net, train: tr, test: te)
         try run.loadPredictor(predictorTensors, file: config.initializedFrom ?? "--from")
+        if cfg.dynamic?.rateTarget == .oracle {
+            let rates = try OracleLabels.compute(net, train: tr, normalization: run.normalization, augmentation: cfg.augmentation)
+            try OracleLabels.save(rates, directory: directory)
+            run.oracleRates = rates
+        }
         try SafeTensors.atomicWrite(try prettyJSON(cfg), to: run.configPath)
         try? fm.removeItem(atPath: run.metricsPath)
         return run
@@ -179,6 +186,7 @@ public final class TrainingRun {
         if let train, let test { (tr, te) = (train, test) } else { (tr, te) = try loadData(config) }
         let run = try TrainingRun(config: config, directory: directory, network: net, train: tr, test: te)
         try run.loadPredictor(tensors, file: resumePath)
+        if config.dynamic?.rateTarget == .oracle { run.oracleRates = try OracleLabels.load(directory: directory, images: tr.count) }
         guard let done = meta["completed_epochs"].flatMap(Int.init) else { throw TrainError.resume(path: resumePath, reason: "no completed_epochs metadata") }
         run.completedEpochs = done
         for t in momentum { run.sgd.momentumBuffers[String(t.name.dropFirst("momentum.".count))] = t.values }
@@ -263,7 +271,8 @@ public final class TrainingRun {
                 if let dynamic, let d = config.dynamic {
                     let progress = Double(epoch - 1) + Double(step) / Double(stepsPerEpoch)
                     let te = GateRule.scheduledTarget(d.target, progress: progress, epochRatio: d.epochRatio, epochs: config.epochs)
-                    let st = try dynamic.backward(probabilities: probs, classes: C, scheduledTarget: te)
+                    let st = try dynamic.backward(probabilities: probs, classes: C, scheduledTarget: te,
+                                                  oracleRates: oracleRates.map { u in batch.indices.prefix(n).map { u[$0] } })
                     rateSums.soft += st.softRate * Double(n); rateSums.hard += st.hardRate * Double(n)
                     rateSums.expected += st.expectedRate * Double(n); rateSums.loss += st.rateLoss * Double(n)
                 }

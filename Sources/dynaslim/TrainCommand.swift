@@ -55,7 +55,10 @@ struct Train: ParsableCommand {
     @Option(help: "Dynamic: weight of the rate loss alpha * mean (r - R)^2.") var alpha: Float = 10
     @Option(help: "Dynamic: soft-mask temperature tau as a fraction of each layer's |gamma| range.") var tauScale: Float = 0.1
     @Option(help: "Dynamic: exponent of the variance rule (1 = the thesis).") var kappa: Float = 1
-    @Option(help: "Dynamic: expected-rate rule, variance (thesis) or uniform (ablation).") var rateTarget: RateTarget = .variance
+    @Option(help: """
+        Dynamic: expected-rate rule: variance (thesis), uniform (ablation) or oracle (supervised: each training image's \
+        rate follows the cheapest backbone level that classifies it correctly, computed once at the start; see OracleLabels).
+        """) var rateTarget: RateTarget = .variance
     @Option(help: "Dynamic: cap on a sample's expected rate.") var rMax: Float = 0.95
     @Option(help: "Dynamic: L1 weight on gated gammas.") var gateLambda: Float = 1e-4
     @Option(help: "Dynamic: predictor learning-rate multiplier.") var predictorLrMult: Float = 10

@@ -27,6 +27,13 @@ struct GateRuleTests {
         let sharp = GateRule.expectedRates(variances: v, scheduledTarget: 0.4, kappa: 3, rMax: 10, rule: .variance)
         #expect(sharp[0] - sharp[2] > r[0] - r[2])
         #expect(GateRule.expectedRates(variances: v, scheduledTarget: 0.3, kappa: 1, rMax: 0.95, rule: .uniform) == [0.3, 0.3, 0.3, 0.3])
+        // The oracle rule: proportional to the oracle labels, batch mean T_e, kappa ignored; an image no
+        // level gets right (label 0) keeps every channel.
+        let u: [Float] = [0.75, 0.5, 0, 0.75]
+        let o = GateRule.expectedRates(variances: u, scheduledTarget: 0.4, kappa: 3, rMax: 0.95, rule: .oracle)
+        #expect(abs(o.reduce(0, +) / 4 - 0.4) < 1e-6)
+        #expect(o[2] == 0 && o[0] == o[3] && abs(o[0] / o[1] - 1.5) < 1e-6)
+        #expect(GateRule.expectedRates(variances: [0, 0], scheduledTarget: 0.4, kappa: 1, rMax: 0.95, rule: .oracle) == [0.4, 0.4])
         #expect(GateRule.scheduledTarget(0.5, progress: 0, epochRatio: 0.5, epochs: 10) == 0)
         #expect(GateRule.scheduledTarget(0.5, progress: 2.5, epochRatio: 0.5, epochs: 10) == 0.25)
         #expect(GateRule.scheduledTarget(0.5, progress: 9, epochRatio: 0.5, epochs: 10) == 0.5)

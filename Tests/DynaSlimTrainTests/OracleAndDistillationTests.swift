@@ -73,6 +73,34 @@ struct OracleAndDistillationTests {
         #expect(Checkpoint.stateDict(undistilled.network).map(\.values) != Checkpoint.stateDict(full.network).map(\.values))
     }
 
+    @Test("the oracle rule: labels computed at the start from the backbone, saved, reused on resume")
+    func oracleRule() throws {
+        let (backbone, train, test) = try trainedRun()
+        var cfg = config("resnet8", epochs: 2)
+        var d = DynamicConfig()
+        d.rateTarget = .oracle; d.target = 0.4; d.epochRatio = 0.5
+        cfg.dynamic = d
+        cfg.initializedFrom = backbone.modelPath
+        let start = { try Checkpoint.load(backbone.modelPath).network }
+        let dir = runDirectory()
+        let run = try TrainingRun.create(config: cfg, directory: dir, network: try start(), train: train, test: test)
+        let labels = try #require(run.oracleRates)
+        #expect(labels.count == train.count)
+        #expect(labels.allSatisfy { OracleLabels.levels.map { 1 - $0 }.contains($0) || $0 == 0 })
+        // The labels are the ladder's: recomputed independently from the same backbone they agree.
+        #expect(try OracleLabels.compute(try start(), train: train, normalization: run.normalization, augmentation: cfg.augmentation) == labels)
+        run.stopAfterEpochs = 1
+        try run.run()
+        let resumed = try TrainingRun.resume(directory: dir, train: train, test: test)
+        #expect(resumed.oracleRates == labels)
+        try resumed.run()
+        let straight = try TrainingRun.create(config: cfg, directory: runDirectory(), network: try start(), train: train, test: test)
+        try straight.run()
+        expectIdentical(Checkpoint.stateDict(straight.network), Checkpoint.stateDict(resumed.network))
+        // Labels for another training set are refused, naming the file.
+        #expect { _ = try OracleLabels.load(directory: dir, images: train.count + 1) } throws: { "\($0)".contains(OracleLabels.fileName) }
+    }
+
     @Test("a teacher with other classes is refused, naming its file")
     func teacherMismatch() throws {
         let (teacherRun, _, _) = try trainedRun()
