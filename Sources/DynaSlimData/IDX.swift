@@ -17,7 +17,17 @@ public enum IDXReader {
         let header = 4 + 4 * expectedDims
         guard bytes.count >= header else { throw DataError.truncated(file: file, offset: bytes.count, needed: header, available: bytes.count) }
         let dims = (0..<expectedDims).map { Int(bigEndian32(bytes, 4 + 4 * $0)) }
-        let needed = header + dims.reduce(1, *)
+        // Checked: three 32-bit sizes can multiply past Int's range.
+        var needed = 1
+        for d in dims {
+            let (p, overflow) = needed.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= Int(Int32.max) else {
+                throw DataError.shapeMismatch(file: file, message: "dims \(dims) describe more data than any IDX file holds")
+            }
+            needed = p
+        }
+        guard dims.dropFirst().allSatisfy({ $0 > 0 }) else { throw DataError.shapeMismatch(file: file, message: "dims \(dims) include an empty image side") }
+        needed += header
         guard bytes.count >= needed else { throw DataError.truncated(file: file, offset: bytes.count, needed: needed, available: bytes.count) }
         guard bytes.count == needed else {
             throw DataError.shapeMismatch(file: file, message: "\(bytes.count - needed) unexpected trailing bytes at byte \(needed) after dims \(dims)")

@@ -10,6 +10,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case shapeMismatch(file: String, name: String, found: [Int], expected: [Int])
     case noModelConfig(file: String)
     case nonFinite(file: String, name: String)
+    case outOfRange(file: String, name: String, reason: String)
+    case badMetadata(file: String, key: String, reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
         case let .shapeMismatch(f, n, a, b): return "\(f): tensor \(n) has shape \(a), the model expects \(b)"
         case let .noModelConfig(f): return "\(f): no dynaslim.model metadata; pass --model NAME (e.g. a file saved by PyTorch)"
         case let .nonFinite(f, n): return "\(f): tensor \(n) contains NaN or infinity"
+        case let .outOfRange(f, n, r): return "\(f): tensor \(n): \(r)"
+        case let .badMetadata(f, k, r): return "\(f): metadata \(k): \(r)"
         }
     }
 }
@@ -41,10 +45,15 @@ public enum Checkpoint {
     }
 
     public static func save(_ net: Network, to path: String, metadata: [String: String] = [:], extraTensors: [NamedTensor] = []) throws {
+        try AtomicFile.write(try encode(net, metadata: metadata, extraTensors: extraTensors, file: path), to: path)
+    }
+
+    /// The checkpoint's bytes (state_dict, extra tensors, metadata with the model config).
+    public static func encode(_ net: Network, metadata: [String: String] = [:], extraTensors: [NamedTensor] = [], file: String) throws -> Data {
         var meta = metadata
         meta["format"] = "pt"
         meta[modelKey] = String(decoding: try JSONEncoder.sorted.encode(net.config), as: UTF8.self)
-        try SafeTensors.write(stateDict(net) + extraTensors, metadata: meta, to: path)
+        return try SafeTensors.encode(stateDict(net) + extraTensors, metadata: meta, file: file)
     }
 
     /// Copies tensors into the network; every name must match and every shape agree.
@@ -59,6 +68,9 @@ public enum Checkpoint {
                 throw CheckpointError.shapeMismatch(file: file, name: name, found: t.shape, expected: shape)
             }
             guard t.values.allSatisfy(\.isFinite) else { throw CheckpointError.nonFinite(file: file, name: name) }
+            if name.hasSuffix("running_var"), let v = t.values.first(where: { $0 < 0 }) {
+                throw CheckpointError.outOfRange(file: file, name: name, reason: "a variance is negative (\(v))")
+            }
             return t.values
         }
         var updates: [() -> Void] = []
@@ -78,12 +90,21 @@ public enum Checkpoint {
         let (tensors, metadata) = try SafeTensors.read(path)
         var config: ModelConfig
         if let json = metadata[modelKey] {
-            config = try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8))
+            do {
+                config = try JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8))
+                try config.validate()
+            } catch { throw CheckpointError.badMetadata(file: path, key: modelKey, reason: "\(error)") }
         } else if var f = fallback {
+            // The first conv's [out, in, kh, kw] and the classifier's [classes, features] give the sizes;
+            // other ranks are refused here, before they could index past a shape.
             if let first = tensors.first(where: { $0.name == "conv1.weight" || $0.name == "feature.0.weight" || $0.name == "features.0.weight" }) {
+                guard first.shape.count == 4 else { throw CheckpointError.shapeMismatch(file: path, name: first.name, found: first.shape, expected: [-1, -1, -1, -1]) }
                 f.inputChannels = first.shape[1]
             }
-            if let cls = tensors.first(where: { ["linear.weight", "classifier.weight"].contains($0.name) }) { f.classes = cls.shape[0] }
+            if let cls = tensors.first(where: { ["linear.weight", "classifier.weight"].contains($0.name) }) {
+                guard cls.shape.count == 2 else { throw CheckpointError.shapeMismatch(file: path, name: cls.name, found: cls.shape, expected: [-1, -1]) }
+                f.classes = cls.shape[0]
+            }
             if tensors.contains(where: { $0.name.contains("shortcut.0.weight") }) { f.shortcut = .b }
             config = f
         } else { throw CheckpointError.noModelConfig(file: path) }

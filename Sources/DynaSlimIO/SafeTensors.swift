@@ -34,9 +34,14 @@ public enum SafeTensors {
         switch d { case .f32, .i32: 4; case .i64, .f64: 8; case .f16, .bf16: 2; case .i8, .u8: 1 }
     }
 
-    /// Serializes tensors (in the given order) and metadata. Writing is atomic: a temp file in the
-    /// same folder, then rename, so an interrupted save never destroys the previous file.
+    /// Serializes tensors (in the given order) and metadata and replaces `path` atomically (AtomicFile),
+    /// so an interrupted save never destroys the previous file.
     public static func write(_ tensors: [NamedTensor], metadata: [String: String], to path: String) throws {
+        try AtomicFile.write(try encode(tensors, metadata: metadata, file: path), to: path)
+    }
+
+    /// The file's bytes; `file` names it in errors.
+    public static func encode(_ tensors: [NamedTensor], metadata: [String: String], file path: String) throws -> Data {
         var header = "{"
         var offset = 0
         var parts: [String] = []
@@ -67,24 +72,10 @@ public enum SafeTensors {
             default: for v in t.values { var le = Int64(v).littleEndian; withUnsafeBytes(of: &le) { out.append(contentsOf: $0) } }
             }
         }
-        try atomicWrite(out, to: path)
+        return out
     }
 
-    public static func atomicWrite(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent()
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-        do {
-            try data.write(to: tmp)
-            if rename(tmp.path, url.path) != 0 { throw SafeTensorsError.io(file: path, reason: "rename from \(tmp.path) failed (errno \(errno))") }
-        } catch let e as SafeTensorsError {
-            try? FileManager.default.removeItem(at: tmp); throw e
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw SafeTensorsError.io(file: path, reason: "write failed: \(error.localizedDescription)")
-        }
-    }
+    public static func atomicWrite(_ data: Data, to path: String) throws { try AtomicFile.write(data, to: path) }
 
     /// Parses a safetensors file; tensors come back in file-offset order.
     public static func read(_ path: String) throws -> (tensors: [NamedTensor], metadata: [String: String]) {
@@ -104,31 +95,78 @@ public enum SafeTensors {
             throw SafeTensorsError.malformed(file: file, offset: 8, reason: "header is not a JSON object")
         }
         var metadata: [String: String] = [:]
-        var tensors: [(Int, NamedTensor)] = []
+        var entries: [(name: String, dtype: NamedTensor.DType, shape: [Int], begin: Int, end: Int, count: Int)] = []
         let dataSize = bytes.count - headerEnd
+        func bad(_ reason: String, at offset: Int = 8) -> SafeTensorsError { .malformed(file: file, offset: offset, reason: reason) }
+        // Everything is validated before anything is allocated: integers only, checked arithmetic,
+        // and the data section covered exactly once (the format forbids holes and overlaps).
         for (name, value) in json {
             if name == "__metadata__" {
-                guard let m = value as? [String: Any] else { throw SafeTensorsError.malformed(file: file, offset: 8, reason: "__metadata__ is not an object") }
-                for (k, v) in m { metadata[k] = v as? String ?? "\(v)" }
+                guard let m = value as? [String: Any] else { throw bad("__metadata__ is not an object") }
+                for (k, v) in m {
+                    guard let str = v as? String else { throw bad("__metadata__ value of \(k) is not a string") }
+                    metadata[k] = str
+                }
                 continue
             }
             guard let info = value as? [String: Any], let dtypeName = info["dtype"] as? String,
-                  let shape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                  let offs = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), offs.count == 2 else {
-                throw SafeTensorsError.malformed(file: file, offset: 8, reason: "entry \(name) lacks dtype / shape / data_offsets")
+                  let shapeList = info["shape"] as? [Any], let offList = info["data_offsets"] as? [Any] else {
+                throw bad("entry \(name) lacks dtype / shape / data_offsets")
+            }
+            guard let shape = integers(shapeList), shape.allSatisfy({ $0 >= 0 }) else {
+                throw bad("tensor \(name): shape \(shapeList) is not a list of non-negative integers")
+            }
+            guard let offs = integers(offList), offs.count == 2, offs[0] >= 0, offs[1] >= offs[0] else {
+                throw bad("tensor \(name): data_offsets \(offList) is not a pair of non-negative integers [begin, end] with begin <= end")
             }
             guard let dtype = NamedTensor.DType(rawValue: dtypeName) else { throw SafeTensorsError.unsupportedDType(file: file, tensor: name, dtype: dtypeName) }
-            let count = shape.reduce(1, *), width = size(of: dtype)
-            guard offs[0] >= 0, offs[1] >= offs[0], offs[1] <= dataSize, offs[1] - offs[0] == count * width else {
-                throw SafeTensorsError.malformed(file: file, offset: headerEnd + max(0, offs[0]),
-                                                 reason: "tensor \(name) \(dtype.rawValue) \(shape) needs \(count * width) bytes, offsets \(offs) (data section \(dataSize) bytes)")
+            var count = 1
+            for d in shape {
+                let (p, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow else { throw bad("tensor \(name): shape \(shape) has more elements than an Int can count") }
+                count = p
             }
-            let base = headerEnd + offs[0]
-            var values = [Float](repeating: 0, count: count)
-            for i in 0..<count { values[i] = decode(bytes, base + i * width, dtype) }
-            tensors.append((offs[0], NamedTensor(name: name, shape: shape, dtype: dtype, values: values)))
+            let (bytesNeeded, overflow) = count.multipliedReportingOverflow(by: size(of: dtype))
+            guard !overflow, offs[1] <= dataSize, offs[1] - offs[0] == bytesNeeded else {
+                throw bad("tensor \(name) \(dtype.rawValue) \(shape) needs \(overflow ? "too many" : "\(bytesNeeded)") bytes, offsets \(offs) (data section \(dataSize) bytes)",
+                          at: headerEnd + min(offs[0], dataSize))
+            }
+            entries.append((name, dtype, shape, offs[0], offs[1], count))
         }
-        return (tensors.sorted { $0.0 < $1.0 }.map(\.1), metadata)
+        entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        var position = 0
+        for e in entries {
+            guard e.begin == position else {
+                throw bad(e.begin < position ? "tensor \(e.name) at bytes \(e.begin)..<\(e.end) overlaps the tensor before it (which ends at \(position))"
+                                            : "bytes \(position)..<\(e.begin) of the data section belong to no tensor", at: headerEnd + min(e.begin, position))
+            }
+            position = e.end
+        }
+        guard position == dataSize else {
+            throw bad("the data section has \(dataSize) bytes but its tensors cover \(position)", at: headerEnd + position)
+        }
+        var tensors: [NamedTensor] = []
+        for e in entries {
+            let base = headerEnd + e.begin, width = size(of: e.dtype)
+            var values = [Float](repeating: 0, count: e.count)
+            for i in 0..<e.count { values[i] = decode(bytes, base + i * width, e.dtype) }
+            tensors.append(NamedTensor(name: e.name, shape: e.shape, dtype: e.dtype, values: values))
+        }
+        return (tensors, metadata)
+    }
+
+    /// The list's elements as Ints when every one is an integral JSON number (not a bool, not fractional,
+    /// within Int's range); nil otherwise.
+    static func integers(_ list: [Any]) -> [Int]? {
+        var out: [Int] = []
+        for x in list {
+            // JSON booleans arrive as NSNumbers of objCType "c" ("x is Bool" is also true for 0 and 1).
+            guard let n = x as? NSNumber, String(cString: n.objCType) != "c" else { return nil }
+            let d = n.doubleValue
+            guard d.isFinite, d == d.rounded(), abs(d) < 9.0e18 else { return nil }
+            out.append(n.int64Value == Int64(d) ? Int(n.int64Value) : Int(d))
+        }
+        return out
     }
 
     @inline(__always)

@@ -12,10 +12,11 @@ public enum ModelZoo {
     public static let architectures = ["resnet20", "resnet32", "resnet38", "resnet44", "resnet56", "resnet110", "vgg16", "vgg19", "mcifarnet"]
 
     public static func build(_ config: ModelConfig, seed: UInt64 = 0, workspace: Workspace = Workspace(threads: Parallel.defaultThreadCount)) throws -> Network {
+        try config.validate()
         var rng = SplitMix64(seed: seed)
         let a = config.architecture
         if a.hasPrefix("resnet"), let depth = Int(a.dropFirst(6)) {
-            guard depth >= 8, (depth - 2) % 6 == 0 else { throw ModelError("resnet depth must be 6n+2 (20, 32, 44, 56, 110...), got \(depth)") }
+            guard depth >= 8, depth <= 1202, (depth - 2) % 6 == 0 else { throw ModelError("resnet depth must be 6n+2 (20, 32, 44, 56, 110...), got \(depth)") }
             return try resnet(config, blocksPerStage: (depth - 2) / 6, rng: &rng, workspace: workspace)
         }
         switch a {

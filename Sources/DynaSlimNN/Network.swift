@@ -23,6 +23,18 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.dropout = dropout; self.widths = widths
     }
     public var inputShape: FeatureShape { FeatureShape(c: inputChannels, h: inputHeight, w: inputWidth) }
+
+    /// Ranges every model needs (a checkpoint's metadata may say anything): positive sizes that an
+    /// allocation can hold, a dropout probability, a finite gamma init, positive thinned widths.
+    public func validate() throws(ModelError) {
+        func check(_ ok: Bool, _ what: String) throws(ModelError) { if !ok { throw ModelError("model config: \(what)") } }
+        try check((1...4096).contains(inputChannels), "inputChannels \(inputChannels) is outside 1...4096")
+        try check((1...8192).contains(inputHeight) && (1...8192).contains(inputWidth), "input size \(inputHeight)x\(inputWidth) is outside 1...8192")
+        try check((1...1_000_000).contains(classes), "classes \(classes) is outside 1...1000000")
+        try check(gammaInit.isFinite, "gammaInit \(gammaInit) is not finite")
+        try check(dropout >= 0 && dropout < 1, "dropout \(dropout) is outside [0, 1)")
+        for (name, w) in widths ?? [:] { try check((1...65536).contains(w), "width \(w) of \(name) is outside 1...65536") }
+    }
 }
 
 public struct ModelError: Error, CustomStringConvertible {

@@ -13,14 +13,15 @@ public enum DynamicCheckpoint {
     public static func loadFBS(_ path: String, fallback: ModelConfig? = nil) throws -> FBSModel? {
         let (tensors, meta) = try SafeTensors.read(path)
         guard let json = meta[fbsKey] else { return nil }
-        let config = try JSONDecoder().decode(FBSConfig.self, from: Data(json.utf8))
+        let config: FBSConfig
+        do { config = try JSONDecoder().decode(FBSConfig.self, from: Data(json.utf8)) } catch {
+            throw CheckpointError.badMetadata(file: path, key: fbsKey, reason: "\(error)")
+        }
+        guard config.density > 0 && config.density <= 1 else { throw CheckpointError.badMetadata(file: path, key: fbsKey, reason: "density \(config.density) is outside (0, 1]") }
         let loaded = try Checkpoint.load(path, fallback: fallback, ignoringPrefixes: [FBSModel.prefix])
         let model = FBSModel(network: loaded.network, config: config)
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for (name, p) in model.predictorParameters {
-            guard let t = byName[name], t.values.count == p.count else { throw CheckpointError.missingTensors(file: path, names: [name]) }
-            p.value = t.values
-        }
+        for (name, p) in model.predictorParameters { p.value = try predictorValues(byName, name, shape: p.shape, file: path) }
         return model
     }
 
@@ -28,18 +29,33 @@ public enum DynamicCheckpoint {
     public static func load(_ path: String, fallback: ModelConfig? = nil) throws -> (model: DynamicModel, metadata: [String: String])? {
         let (tensors, meta) = try SafeTensors.read(path)
         guard let json = meta[configKey] else { return nil }
-        let config = try JSONDecoder().decode(DynamicConfig.self, from: Data(json.utf8))
+        let config: DynamicConfig
+        do { config = try JSONDecoder().decode(DynamicConfig.self, from: Data(json.utf8)) } catch {
+            throw CheckpointError.badMetadata(file: path, key: configKey, reason: "\(error)")
+        }
+        guard (1...1024).contains(config.predictorWidth), config.tauScale > 0, config.tauScale.isFinite else {
+            throw CheckpointError.badMetadata(file: path, key: configKey, reason: "predictorWidth \(config.predictorWidth) or tauScale \(config.tauScale) out of range")
+        }
         let loaded = try Checkpoint.load(path, fallback: fallback, ignoringPrefixes: [ThresholdPredictor.prefix])
         let model = try DynamicModel(network: loaded.network, config: config)
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for (name, p) in model.predictor.namedParameters {
-            guard let t = byName[name], t.values.count == p.count else { throw CheckpointError.missingTensors(file: path, names: [name]) }
-            p.value = t.values
-        }
+        for (name, p) in model.predictor.namedParameters { p.value = try predictorValues(byName, name, shape: p.shape, file: path) }
         for (name, b) in model.predictor.namedBuffers {
-            guard let t = byName[name], t.values.count == b.value.count else { throw CheckpointError.missingTensors(file: path, names: [name]) }
-            b.value = t.values
+            b.value = try predictorValues(byName, name, shape: b.shape, file: path)
+            if name.hasSuffix("running_var"), let v = b.value.first(where: { $0 < 0 }) {
+                throw CheckpointError.outOfRange(file: path, name: name, reason: "a variance is negative (\(v))")
+            }
         }
         return (model, meta)
+    }
+
+    /// A predictor tensor's values: present, of the expected shape (a scalar may be stored as [1]), finite.
+    static func predictorValues(_ byName: [String: NamedTensor], _ name: String, shape: [Int], file: String) throws -> [Float] {
+        guard let t = byName[name] else { throw CheckpointError.missingTensors(file: file, names: [name]) }
+        guard t.shape == shape || (shape.isEmpty && t.values.count == 1) else {
+            throw CheckpointError.shapeMismatch(file: file, name: name, found: t.shape, expected: shape)
+        }
+        guard t.values.allSatisfy(\.isFinite) else { throw CheckpointError.nonFinite(file: file, name: name) }
+        return t.values
     }
 }

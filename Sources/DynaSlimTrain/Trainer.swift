@@ -2,10 +2,14 @@
 //   config.json          the full TrainConfig
 //   metrics.jsonl        one JSON object per finished epoch
 //   model.safetensors    the model's state_dict (PyTorch names) + config metadata: for eval / PyTorch
-//   resume.safetensors   model + SGD momentum buffers + progress: everything `--resume` needs
-// Both files are written atomically (temp file + rename) at the end of each epoch, resume first,
-// so a kill at any moment leaves a consistent, resumable run. Every random choice is derived
-// from (seed, epoch, batch), so a resumed run reproduces the uninterrupted one bit for bit.
+//   resume.safetensors   model + SGD momentum buffers + progress + every metrics line so far:
+//                        everything `--resume` needs, and the run's commit record
+// The end of an epoch is one commit: resume.safetensors is replaced atomically (temp file, fsync,
+// rename) and that rename is the commit point; model.safetensors and metrics.jsonl are then derived
+// from it. A kill at any instruction leaves either the previous epoch or the new one in
+// resume.safetensors; `--resume` rewrites whichever derived file lags behind it (a kill between the
+// commit and their rewrite) and removes stale temp files. Every random choice is derived from
+// (seed, epoch, batch), so a resumed run reproduces the uninterrupted one bit for bit.
 import DynaSlimCore
 import DynaSlimData
 import DynaSlimIO
@@ -73,6 +77,12 @@ public final class TrainingRun {
     public private(set) var completedEpochs = 0
     /// Stop after this many epochs in this process (tests simulate an interruption with it).
     public var stopAfterEpochs: Int?
+    /// Runs before each file operation of an epoch's commit (AtomicFile.Step, path): the CLI maps a
+    /// test switch onto it to kill the process at a chosen operation.
+    public var beforeFileOperation: ((AtomicFile.Step, String) throws -> Void)?
+    /// metrics.jsonl as of the last committed epoch (also stored in resume.safetensors).
+    var committedMetrics = ""
+    static let metricsKey = "dynaslim.metrics"
 
     public var modelPath: String { (directory as NSString).appendingPathComponent("model.safetensors") }
     public var resumePath: String { (directory as NSString).appendingPathComponent("resume.safetensors") }
@@ -152,6 +162,7 @@ public final class TrainingRun {
         var cfg = config
         cfg.model = net.config
         let run = try TrainingRun(config: cfg, directory: directory, network: net, train: tr, test: te)
+        AtomicFile.removeStaleTemporaries(in: directory)
         try run.loadPredictor(predictorTensors, file: config.initializedFrom ?? "--from")
         if cfg.dynamic?.rateTarget == .oracle {
             let rates = try OracleLabels.compute(net, train: tr, normalization: run.normalization, augmentation: cfg.augmentation)
@@ -187,18 +198,40 @@ public final class TrainingRun {
         let run = try TrainingRun(config: config, directory: directory, network: net, train: tr, test: te)
         try run.loadPredictor(tensors, file: resumePath)
         if config.dynamic?.rateTarget == .oracle { run.oracleRates = try OracleLabels.load(directory: directory, images: tr.count) }
-        guard let done = meta["completed_epochs"].flatMap(Int.init) else { throw TrainError.resume(path: resumePath, reason: "no completed_epochs metadata") }
+        guard let done = meta["completed_epochs"].flatMap(Int.init), (1...config.epochs).contains(done) else {
+            throw TrainError.resume(path: resumePath, reason: "completed_epochs \(meta["completed_epochs"] ?? "(missing)") is outside 1...\(config.epochs), the run's epochs")
+        }
         run.completedEpochs = done
-        for t in momentum { run.sgd.momentumBuffers[String(t.name.dropFirst("momentum.".count))] = t.values }
-        // Drop metric lines of epochs that finished after the last checkpoint.
-        if let text = try? String(contentsOfFile: run.metricsPath, encoding: .utf8) {
+        let params = Dictionary(run.sgd.parameters.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+        for t in momentum {
+            let name = String(t.name.dropFirst("momentum.".count))
+            guard let p = params[name] else { throw TrainError.resume(path: resumePath, reason: "momentum for \(name), which is no parameter of this run") }
+            guard t.values.count == p.count, t.shape == p.shape else {
+                throw TrainError.resume(path: resumePath, reason: "momentum.\(name) has shape \(t.shape), its parameter \(p.shape)")
+            }
+            guard t.values.allSatisfy(\.isFinite) else { throw TrainError.resume(path: resumePath, reason: "momentum.\(name) holds NaN or infinity") }
+            run.sgd.momentumBuffers[name] = t.values
+        }
+        AtomicFile.removeStaleTemporaries(in: directory)
+        if let text = meta[metricsKey] {
+            run.committedMetrics = text
+        } else if let text = try? String(contentsOfFile: run.metricsPath, encoding: .utf8) {
+            // Runs written before the metrics moved into the commit record: keep the lines up to the checkpoint.
             let kept = text.split(separator: "\n").filter { line in
                 guard let d = line.data(using: .utf8), let m = try? JSONDecoder().decode(EpochMetrics.self, from: d) else { return false }
                 return m.epoch <= done
             }
-            try SafeTensors.atomicWrite(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: run.metricsPath)
+            run.committedMetrics = kept.map { $0 + "\n" }.joined()
         }
+        try run.repairDerivedFiles(epoch: done)
         return run
+    }
+
+    /// Rewrites model.safetensors and metrics.jsonl from the committed state when a kill left them behind it.
+    func repairDerivedFiles(epoch: Int) throws {
+        let modelEpoch = (try? SafeTensors.read(modelPath))?.metadata["completed_epochs"].flatMap(Int.init)
+        let metrics = try? String(contentsOfFile: metricsPath, encoding: .utf8)
+        if modelEpoch != epoch || metrics != committedMetrics { try writeDerivedFiles() }
     }
 
     static func prettyJSON<T: Encodable>(_ v: T) throws -> Data {
@@ -212,16 +245,40 @@ public final class TrainingRun {
          "dynaslim.train": String(decoding: (try? JSONEncoder.sorted.encode(config)) ?? Data(), as: UTF8.self)]
     }
 
-    func saveCheckpoints() throws {
+    /// The metadata both checkpoints carry (the resume file adds the metrics).
+    func checkpointMetadata() throws -> [String: String] {
         var meta = normalizationMetadata
         meta["completed_epochs"] = "\(completedEpochs)"
         if let d = config.dynamic { meta[DynamicCheckpoint.configKey] = String(decoding: try JSONEncoder.sorted.encode(d), as: UTF8.self) }
         if let f = config.fbs { meta[DynamicCheckpoint.fbsKey] = String(decoding: try JSONEncoder.sorted.encode(f), as: UTF8.self) }
+        return meta
+    }
+
+    /// Commits the finished epoch `completedEpochs` with its metrics line: the resume file (the commit
+    /// point), then the derived model.safetensors and metrics.jsonl. A non-finite metric stops the run
+    /// before anything is written.
+    func commitEpoch(_ m: EpochMetrics) throws {
+        for v in [m.trainLoss, m.trainAccuracy, m.testLoss, m.testAccuracy] where !v.isFinite {
+            throw TrainError.nonFiniteLoss(epoch: m.epoch, step: -1, value: Float(v), lastCheckpoint: m.epoch > 1 ? modelPath : nil)
+        }
+        let line = String(decoding: try JSONEncoder.sorted.encode(m), as: UTF8.self) + "\n"
+        let metrics = committedMetrics + line
+        var meta = try checkpointMetadata()
+        meta[Self.metricsKey] = metrics
         let momentum = sgd.parameters.compactMap { name, p in
             sgd.momentumBuffers[name].map { NamedTensor(name: "momentum.\(name)", shape: p.shape, values: $0) }
         }
-        try Checkpoint.save(network, to: resumePath, metadata: meta, extraTensors: predictorTensors + momentum)
-        try Checkpoint.save(network, to: modelPath, metadata: meta, extraTensors: predictorTensors)
+        let resume = try Checkpoint.encode(network, metadata: meta, extraTensors: predictorTensors + momentum, file: resumePath)
+        try AtomicFile.write(resume, to: resumePath, beforeStep: beforeFileOperation)
+        committedMetrics = metrics
+        try writeDerivedFiles()
+    }
+
+    /// model.safetensors and metrics.jsonl from the in-memory state of the last committed epoch.
+    func writeDerivedFiles() throws {
+        let model = try Checkpoint.encode(network, metadata: try checkpointMetadata(), extraTensors: predictorTensors, file: modelPath)
+        try AtomicFile.write(model, to: modelPath, beforeStep: beforeFileOperation)
+        try AtomicFile.write(Data(committedMetrics.utf8), to: metricsPath, beforeStep: beforeFileOperation)
     }
 
     /// Trains the remaining epochs, reporting progress through `events`.
@@ -296,9 +353,6 @@ public final class TrainingRun {
                 let e = try Evaluator.evaluate(network, dataset: testSet, normalization: normalization)
                 eval = (e.accuracy, e.loss)
             }
-            completedEpochs = epoch
-            epochsThisProcess += 1
-            try saveCheckpoints()
             var m = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                  testLoss: eval.loss, testAccuracy: eval.accuracy, learningRate: Double(lr),
                                  seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9,
@@ -314,7 +368,9 @@ public final class TrainingRun {
                 m.trainExpectedRate = rateSums.expected / s; m.trainRateLoss = rateSums.loss / s
                 m.dynamicEval = dynEval
             }
-            try appendMetrics(m)
+            completedEpochs = epoch
+            try commitEpoch(m)
+            epochsThisProcess += 1
             events(.epochEnd(m))
         }
     }
@@ -366,17 +422,6 @@ public final class TrainingRun {
         for g in network.gated {
             let w = g.bn.weight
             for i in 0..<w.count { w.grad[i] += lambda * (w.value[i] > 0 ? 1 : (w.value[i] < 0 ? -1 : 0)) }
-        }
-    }
-
-    func appendMetrics(_ m: EpochMetrics) throws {
-        let line = String(decoding: try JSONEncoder.sorted.encode(m), as: UTF8.self) + "\n"
-        if let h = FileHandle(forWritingAtPath: metricsPath) {
-            defer { try? h.close() }
-            try h.seekToEnd()
-            try h.write(contentsOf: Data(line.utf8))
-        } else {
-            try Data(line.utf8).write(to: URL(fileURLWithPath: metricsPath))
         }
     }
 }

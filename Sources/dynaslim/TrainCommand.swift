@@ -131,6 +131,15 @@ struct Train: ParsableCommand {
             print("training \(run.network.config.architecture) on \(dataset.rawValue): \(run.trainSet.count) train / \(run.testSet.count) test images of \(run.trainSet.shape), "
                   + "\(formatCount(run.network.parameterCount)) parameters, \(formatCount(run.network.macsPerImage)) MACs/image -> \(out)")
         }
+        // Test switch for the crash-safety tests: SIGKILL this process just before its N-th file
+        // operation of an epoch commit (write, fsync or rename of a temp file), counted from the start.
+        if let n = ProcessInfo.processInfo.environment["DYNASLIM_KILL_AT_FILE_OP"].flatMap(Int.init) {
+            var seen = 0
+            run.beforeFileOperation = { _, _ in
+                seen += 1
+                if seen == n { kill(getpid(), SIGKILL) }
+            }
+        }
         let tty = stdoutIsTerminal
         var lastPrint = Date.distantPast
         try run.run { event in
