@@ -108,7 +108,10 @@ public enum Checkpoint {
             if tensors.contains(where: { $0.name.contains("shortcut.0.weight") }) { f.shortcut = .b }
             config = f
         } else { throw CheckpointError.noModelConfig(file: path) }
-        let net = try ModelZoo.build(config)
+        let net: Network
+        do { net = try ModelZoo.build(config) } catch {
+            throw CheckpointError.badMetadata(file: path, key: metadata[modelKey] == nil ? "--model" : modelKey, reason: "\(error)")
+        }
         try apply(tensors, to: net, file: path, ignoringPrefixes: ignoringPrefixes)
         return LoadedCheckpoint(network: net, metadata: metadata)
     }

@@ -58,7 +58,8 @@ public enum DynamicEvaluator {
         let net = model.network, C = net.config.classes, L = model.gated.count
         model.fixedThresholds = staticThresholds
         defer { model.fixedThresholds = nil; model.clearMasks() }
-        let loader = BatchLoader(dataset: dataset, batchSize: batchSize, shuffle: false, normalization: normalization)
+        try DataCompatibility.check(model: net.config, dataset: dataset, normalization: normalization)
+        let loader = BatchLoader(dataset: dataset, batchSize: max(1, batchSize), shuffle: false, normalization: normalization)
         loader.start(epoch: 0)
         var correct = 0, total = 0, lossSum = 0.0
         var classCorrect = [Int](repeating: 0, count: C), classTotal = classCorrect
@@ -110,6 +111,9 @@ public enum DynamicEvaluator {
         let meanRate = rates.reduce(0, +) / N
         let rateStd = (rates.map { ($0 - meanRate) * ($0 - meanRate) }.reduce(0, +) / N).squareRoot()
         let backbone = macsSum / N, pm = model.predictorMACs
+        guard (lossSum / N).isFinite, backbone.isFinite, meanRate.isFinite else {
+            throw NonFiniteResultError(description: "the evaluation produced a non-finite loss, MAC count or rate (loss \(lossSum / N)): the weights or the predictor are broken")
+        }
         let layers = (0..<L).map { l -> LayerDiagnostics in
             let mean = tSum[l] / N
             return LayerDiagnostics(name: model.gated[l].name, channels: absGammas[l].count, minKept: keptMin[l], maxKept: keptMax[l],

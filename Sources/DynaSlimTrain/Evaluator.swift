@@ -12,6 +12,11 @@ public struct EvalResult: Codable, Sendable {
     public var predictions: [Int]
 }
 
+/// A computation that should have given numbers gave NaN or infinity.
+public struct NonFiniteResultError: Error, CustomStringConvertible {
+    public let description: String
+}
+
 public enum Evaluator {
     /// Index of the largest logit of row `n`.
     public static func argmax(_ logits: UnsafePointer<Float>, row n: Int, classes: Int) -> Int {
@@ -21,7 +26,8 @@ public enum Evaluator {
     }
 
     public static func evaluate(_ net: Network, dataset: ImageDataset, normalization: Normalization, batchSize: Int = 256) throws -> EvalResult {
-        let loader = BatchLoader(dataset: dataset, batchSize: batchSize, shuffle: false, normalization: normalization)
+        try DataCompatibility.check(model: net.config, dataset: dataset, normalization: normalization)
+        let loader = BatchLoader(dataset: dataset, batchSize: max(1, batchSize), shuffle: false, normalization: normalization)
         loader.start(epoch: 0)
         let C = net.config.classes
         var correct = 0, total = 0, lossSum = 0.0
@@ -41,6 +47,9 @@ public enum Evaluator {
                 if p == y { correct += 1; classCorrect[y] += 1 }
             }
             total += n
+        }
+        guard (lossSum / Double(max(total, 1))).isFinite else {
+            throw NonFiniteResultError(description: "the evaluation produced a non-finite loss (\(lossSum / Double(max(total, 1)))): the weights are broken")
         }
         return EvalResult(accuracy: Double(correct) / Double(max(total, 1)), loss: lossSum / Double(max(total, 1)),
                           perClassAccuracy: (0..<C).map { classTotal[$0] == 0 ? 0 : Double(classCorrect[$0]) / Double(classTotal[$0]) },

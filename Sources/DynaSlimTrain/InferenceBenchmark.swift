@@ -31,6 +31,9 @@ public enum InferenceBenchmark {
     public static func run(model: InferenceEngine, dense: InferenceEngine, predictorMacs: Int = 0, dataset: ImageDataset,
                            normalization: Normalization, batch: Int, repeats: Int = 30, warmup: Int = 3) throws -> InferenceBenchmarkResult {
         BLAS.setThreadCount(1)
+        try DataCompatibility.check(model: model.config, dataset: dataset, normalization: normalization)
+        try DataCompatibility.check(model: dense.config, dataset: dataset)
+        guard batch > 0, repeats > 0 else { throw EngineBenchmarkError("batch \(batch) and repeats \(repeats) must be positive") }
         let loader = BatchLoader(dataset: dataset, batchSize: batch, shuffle: false, normalization: normalization, dropLast: true)
         guard loader.batchesPerEpoch > 0 else { throw EngineBenchmarkError("the test set has fewer than \(batch) images") }
         loader.start(epoch: 0)

@@ -32,6 +32,8 @@ public enum OracleEvaluator {
         guard !options.levels.isEmpty, options.levels.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
             throw ModelError("oracle levels must lie in (0, 1]; got \(options.levels)")
         }
+        try DataCompatibility.check(model: net.config, dataset: test, normalization: normalization)
+        if let train { try DataCompatibility.check(model: net.config, dataset: train, normalization: normalization) }
         let accounting = MACAccounting(net)
         let bns = TrainingRun.batchNorms(net.body)
         let saved = bns.map { ($0.runningMean.value, $0.runningVar.value, $0.numBatchesTracked.value, $0.momentum) }

@@ -93,6 +93,11 @@ public final class TrainingRun {
         self.config = config; self.directory = directory; self.network = network
         trainSet = train; testSet = test
         normalization = Normalization.fitted(to: train)
+        try DataCompatibility.check(model: network.config, dataset: train, normalization: normalization)
+        try DataCompatibility.check(model: network.config, dataset: test)
+        guard config.batchSize > 0, config.epochs > 0 else {
+            throw TrainError.runDirectory(path: directory, reason: "batch size \(config.batchSize) and epochs \(config.epochs) must be positive")
+        }
         distiller = try config.distillation.map { try Distiller(config: $0, student: network.config) }
         if let f = config.fbs {
             let model = FBSModel(network: network, config: f)

@@ -27,6 +27,12 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Batch size.") var batchSize = 128
     @Option(help: "Timed repetitions per measurement (the median is reported).") var repeats = 15
     @Option(help: "Worker threads (default: all cores).") var threads = Parallel.defaultThreadCount
+
+    func validate() throws {
+        try OptionCheck.closed("--batch-size", batchSize, 1, 65_536)
+        try OptionCheck.closed("--repeats", repeats, 1, 1_000_000)
+        try OptionCheck.closed("--threads", threads, 1, 256)
+    }
     @Flag(help: "Print one JSON object instead of the table.") var json = false
 
     func run() throws {
@@ -71,6 +77,12 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Classes.") var classes = 10
     @Option(help: "Batch size.") var batchSize = 128
     @Option(help: "Timed steps.") var steps = 10
+
+    func validate() throws {
+        try OptionCheck.closed("--classes", classes, 1, 1_000_000)
+        try OptionCheck.closed("--batch-size", batchSize, 1, 65_536)
+        try OptionCheck.closed("--steps", steps, 1, 1_000_000)
+    }
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -103,6 +115,13 @@ struct BenchFork: ParsableCommand {
     @Option(help: "Multiply-add iterations per unit.") var iterations = 1000
     @Option(help: "Forks of each kind (median reported).") var repeats = 2000
     @Option(help: "Lanes per vector of the work: 8 (AVX2's registers) or 16 (AVX-512's).") var lanes = 8
+
+    func validate() throws {
+        try OptionCheck.closed("--units", units, 1, 1_000_000)
+        try OptionCheck.closed("--iterations", iterations, 1, 1_000_000_000)
+        try OptionCheck.closed("--repeats", repeats, 1, 1_000_000)
+        guard lanes == 8 || lanes == 16 else { throw ValidationError("--lanes \(lanes) must be 8 or 16") }
+    }
 
     func run() throws {
         let pool = SpinPool.shared

@@ -53,10 +53,10 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
-        if let limit, limit <= 0 { throw ValidationError("--limit must be a positive number of images") }
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
-        guard recalibrate >= 0 else { throw ValidationError("--recalibrate must be 0 or a positive number of images") }
-        guard accuracyTarget > 0 && accuracyTarget <= 1 else { throw ValidationError("--accuracy-target must lie in (0, 1]") }
+        if let limit { try OptionCheck.atLeast("--limit", limit, 1) }
+        try OptionCheck.closed("--batch-size", batchSize, 1, 65_536)
+        try OptionCheck.closed("--recalibrate", recalibrate, 0, 10_000_000)
+        try OptionCheck.openClosed("--accuracy-target", accuracyTarget, 0, 1)
     }
 
     func run() throws {

@@ -24,6 +24,11 @@ struct Prune: ParsableCommand {
     @Option(help: "Minimum channels per gated layer.") var minChannels = 1
     @Option(help: "Architecture, for checkpoints without DynaSlim metadata.") var model: String?
 
+    func validate() throws {
+        try OptionCheck.halfOpen("--ratio", ratio, 0, 1)
+        try OptionCheck.closed("--min-channels", minChannels, 1, 65_536)
+    }
+
     func run() throws {
         let loaded = try Checkpoint.load(checkpoint, fallback: model.map { ModelConfig(architecture: $0) }, ignoringPrefixes: [ThresholdPredictor.prefix, FBSModel.prefix])
         let net = loaded.network
@@ -62,6 +67,13 @@ struct BenchInfer: ParsableCommand {
     @Option(help: "Timed batches per model (median reported).") var repeats = 50
     @Option(help: "Dataset (default: the checkpoint's).") var dataset: DatasetName?
     @Option(help: "Dataset folder.") var data: String?
+
+    func validate() throws {
+        try OptionCheck.closed("--batch", batch, 1, 65_536)
+        try OptionCheck.closed("--threads", threads, 1, 256)
+        try OptionCheck.closed("--group-size", groupSize, 1, 65_536)
+        try OptionCheck.closed("--repeats", repeats, 1, 1_000_000)
+    }
     @Flag(help: "Also write the JSON result as bench-infer-b<batch>.json beside the checkpoint (read by `dynaslim report`).")
     var record = false
     @Flag(help: "Print JSON.") var json = false

@@ -84,8 +84,37 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue the run in --out from its last finished epoch (other options are ignored).") var resume = false
 
     func validate() throws {
-        guard (0...1).contains(kdAlpha) else { throw ValidationError("--kd-alpha \(kdAlpha) is outside [0, 1]") }
-        guard kdTemperature > 0 && kdTemperature.isFinite else { throw ValidationError("--kd-temperature \(kdTemperature) must be > 0") }
+        typealias C = OptionCheck
+        try C.closed("--epochs", epochs, 1, 100_000)
+        try C.closed("--batch-size", batchSize, 1, 65_536)
+        try C.openClosed("--lr", lr, 0, 10)
+        try C.openClosed("--lr-gamma", lrGamma, 0, 1)
+        try C.halfOpen("--warmup", warmup, 0, Float(epochs))
+        try C.halfOpen("--momentum", momentum, 0, 1)
+        try C.halfOpen("--weight-decay", weightDecay, 0, 1)
+        try C.halfOpen("--label-smoothing", labelSmoothing, 0, 1)
+        try C.halfOpen("--sparsity", sparsity, 0, 1)
+        try C.finite("--gamma-init", gammaInit)
+        try C.halfOpen("--dropout", dropout, 0, 1)
+        if let trainLimit { try C.atLeast("--train-limit", trainLimit, 1) }
+        if let testLimit { try C.atLeast("--test-limit", testLimit, 1) }
+        try C.halfOpen("--target", target, 0, 1)
+        try C.closed("--epoch-ratio", epochRatio, 0, 1)
+        try C.halfOpen("--alpha", alpha, 0, 1e6)
+        try C.openClosed("--tau-scale", tauScale, 0, 10)
+        try C.openClosed("--kappa", kappa, 0, 16)
+        try C.openClosed("--r-max", rMax, 0, 1)
+        try C.halfOpen("--gate-lambda", gateLambda, 0, 1)
+        try C.openClosed("--predictor-lr-mult", predictorLrMult, 0, 1000)
+        try C.finite("--predictor-bias", predictorBias)
+        try C.closed("--predictor-width", predictorWidth, 1, 1024)
+        try C.closed("--stage1-epochs", stage1Epochs, 1, 100_000)
+        try C.openClosed("--density", density, 0, 1)
+        try C.halfOpen("--fbs-lambda", fbsLambda, 0, 1)
+        try C.openClosed("--min-width", minWidth, 0, 1)
+        try C.closed("--random-widths", randomWidths, 0, 16)
+        try C.closed("--kd-alpha", kdAlpha, 0, 1)
+        try C.openClosed("--kd-temperature", kdTemperature, 0, 100)
     }
 
     func run() throws {
