@@ -95,9 +95,7 @@ public final class TrainingRun {
         normalization = Normalization.fitted(to: train)
         try DataCompatibility.check(model: network.config, dataset: train, normalization: normalization)
         try DataCompatibility.check(model: network.config, dataset: test)
-        guard config.batchSize > 0, config.epochs > 0 else {
-            throw TrainError.runDirectory(path: directory, reason: "batch size \(config.batchSize) and epochs \(config.epochs) must be positive")
-        }
+        try config.validate(file: (directory as NSString).appendingPathComponent("config.json"))
         distiller = try config.distillation.map { try Distiller(config: $0, student: network.config) }
         if let f = config.fbs {
             let model = FBSModel(network: network, config: f)
@@ -189,13 +187,19 @@ public final class TrainingRun {
     public static func resume(directory: String, train: ImageDataset? = nil, test: ImageDataset? = nil) throws -> TrainingRun {
         let cfgPath = (directory as NSString).appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: cfgPath) else { throw TrainError.resume(path: cfgPath, reason: "no config.json") }
-        let config = try JSONDecoder().decode(TrainConfig.self, from: data)
+        let config: TrainConfig
+        do { config = try JSONDecoder().decode(TrainConfig.self, from: data) } catch {
+            throw TrainError.resume(path: cfgPath, reason: "not a valid run configuration: \(error)")
+        }
         let resumePath = (directory as NSString).appendingPathComponent("resume.safetensors")
         guard hasFinishedEpoch(directory: directory) else {
             throw TrainError.resume(path: resumePath, reason: "no finished epoch to resume from; start the run again")
         }
         let (tensors, meta) = try SafeTensors.read(resumePath)
-        let net = try ModelZoo.build(config.model, seed: config.seed)
+        let net: Network
+        do { net = try ModelZoo.build(config.model, seed: config.seed) } catch {
+            throw TrainError.resume(path: cfgPath, reason: "its model cannot be built: \(error)")
+        }
         let momentum = tensors.filter { $0.name.hasPrefix("momentum.") }
         try Checkpoint.apply(tensors, to: net, file: resumePath, ignoringPrefixes: ["momentum.", ThresholdPredictor.prefix, FBSModel.prefix])
         let (tr, te): (ImageDataset, ImageDataset)
@@ -216,6 +220,9 @@ public final class TrainingRun {
             }
             guard t.values.allSatisfy(\.isFinite) else { throw TrainError.resume(path: resumePath, reason: "momentum.\(name) holds NaN or infinity") }
             run.sgd.momentumBuffers[name] = t.values
+        }
+        if config.sgd.momentum > 0, let absent = run.sgd.parameters.first(where: { run.sgd.momentumBuffers[$0.0] == nil }) {
+            throw TrainError.resume(path: resumePath, reason: "no momentum for \(absent.0)")
         }
         AtomicFile.removeStaleTemporaries(in: directory)
         if let text = meta[metricsKey] {

@@ -2,6 +2,7 @@ import ArgumentParser
 import DynaSlimCore
 import DynaSlimData
 import DynaSlimNN
+import DynaSlimTrain
 import Foundation
 
 extension DatasetName: ExpressibleByArgument {}
@@ -41,3 +42,17 @@ func warn(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
 /// Flushes stdout (for progress lines).
 func flushStdout() { fflush(nil) }
+
+/// An error about a checkpoint's fit to its data, reported with the checkpoint's path.
+struct CheckpointFitError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Runs `body`, prefixing model/data mismatches and non-finite results with the checkpoint they concern.
+func namingCheckpoint(_ path: String, _ body: () throws -> Void) throws {
+    do { try body() } catch let e as DataMismatchError {
+        throw CheckpointFitError(description: "\(path): \(e)")
+    } catch let e as NonFiniteResultError {
+        throw CheckpointFitError(description: "\(path): \(e)")
+    }
+}

@@ -59,7 +59,9 @@ struct Eval: ParsableCommand {
         try OptionCheck.openClosed("--accuracy-target", accuracyTarget, 0, 1)
     }
 
-    func run() throws {
+    func run() throws { try namingCheckpoint(checkpoint) { try evaluate() } }
+
+    func evaluate() throws {
         BLAS.setThreadCount(1)
         if oracle { try evaluateOracle(); return }
         if let (dyn, _) = try DynamicCheckpoint.load(checkpoint, fallback: model.map { ModelConfig(architecture: $0) }) {

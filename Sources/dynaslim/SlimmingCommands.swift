@@ -80,7 +80,9 @@ struct BenchInfer: ParsableCommand {
     @Flag(help: "Batch 1: also time each step (conv, shortcut, pooling, predictor) of both engines and print a table.")
     var profile = false
 
-    func run() throws {
+    func run() throws { try namingCheckpoint(checkpoint) { try measure() } }
+
+    func measure() throws {
         let ctx = try CheckpointContext.load(checkpoint, model: nil, dataset: dataset)
         let model: InferenceEngine, dense: InferenceEngine
         var predictorMacs = 0
