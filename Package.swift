@@ -8,8 +8,9 @@ let package = Package(
     name: "DynaSlim",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport"]),
+        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport", "DynaSlimImages"]),
         .executable(name: "dynaslim", targets: ["dynaslim"]),
+        .executable(name: "classify-images", targets: ["ClassifyImages"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,6 +25,13 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // Image decoders for `dynaslim predict`: libpng (apt: libpng-dev) and TurboJPEG (apt: libturbojpeg0-dev).
+        .systemLibrary(
+            name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(
+            name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
         // Hand-vectorized C kernels (direct 3x3 conv): AVX2+FMA chosen at run time, portable otherwise.
         .target(name: "CKernels"),
         .target(
@@ -34,6 +42,8 @@ let package = Package(
         .target(name: "DynaSlimIO", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
         // Static Network Slimming (and, next, dynamic slimming): importance, policy, physical removal.
         .target(name: "DynaSlimSlimming", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
+        // Image files -> model inputs: decode (PNG, JPEG), convert channels, resize, normalize.
+        .target(name: "DynaSlimImages", dependencies: ["CPNG", "CTurboJPEG", "DynaSlimCore", "DynaSlimData"]),
         // Reports: tables and SVG plots built only from run directories' files.
         .target(name: "DynaSlimReport", dependencies: []),
         // Inference-only executor that skips gated channels for real (BN folded, ReLU fused).
@@ -45,8 +55,13 @@ let package = Package(
             name: "dynaslim",
             dependencies: [
                 "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport",
+                "DynaSlimImages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The library as an app uses it (compiled by the test command): checkpoint -> engine -> images.
+        .executableTarget(
+            name: "ClassifyImages", dependencies: ["DynaSlimCore", "DynaSlimData", "DynaSlimEngine", "DynaSlimImages", "DynaSlimIO", "DynaSlimSlimming", "DynaSlimTrain"],
+            path: "Examples/ClassifyImages"),
         .testTarget(name: "DynaSlimCoreTests", dependencies: ["CKernels", "DynaSlimCore"]),
         .testTarget(name: "DynaSlimNNTests", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
         .testTarget(name: "DynaSlimDataTests", dependencies: ["DynaSlimCore", "DynaSlimData", "CZlib"]),
@@ -54,6 +69,7 @@ let package = Package(
         .testTarget(name: "DynaSlimSlimmingTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming"]),
         .testTarget(name: "DynaSlimEngineTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming", "DynaSlimEngine"]),
         .testTarget(name: "DynaSlimReportTests", dependencies: ["DynaSlimReport"]),
+        .testTarget(name: "DynaSlimImagesTests", dependencies: ["CPNG", "CTurboJPEG", "DynaSlimCore", "DynaSlimData", "DynaSlimImages"]),
         .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming"]),
     ],
     swiftLanguageModes: [.v6]

@@ -8,6 +8,16 @@ public enum DatasetName: String, CaseIterable, Codable, Sendable {
 
 public enum DatasetCatalog {
     public static let fashionMNISTDefault = "/usr/share/datasets/fashion-mnist"
+    public static let cifar10Classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    /// Class names a checkpoint's dataset is known to use, without reading the data; nil when unknown.
+    public static func classNames(_ name: DatasetName) -> [String]? {
+        switch name {
+        case .fashionMNIST: return fashionMNISTClasses
+        case .cifar10: return cifar10Classes
+        case .mnist: return (0..<10).map(String.init)
+        case .cifar100, .cifar100Coarse: return nil
+        }
+    }
     public static let fashionMNISTClasses = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
     /// Default folder for a dataset: Debian's Fashion-MNIST package, ../shared/data for CIFAR-10.

@@ -63,7 +63,12 @@ final class SelectionBuffer: @unchecked Sendable {
     deinit { rows.deallocate(); scale.deallocate(); scores.deallocate(); work.deallocate() }
 }
 
+/// Inference for one network, compiled once: BN folded into the convs, ReLU fused, buffers laid out ahead,
+/// and gated channels skipped for real (a thinned model's widths; a dynamic model's per-image prefixes;
+/// FBS's per-image top-k). Build it once per model and call `run(images:n:logits:kept:)` per batch; a
+/// batch allocates nothing. One engine serves one caller at a time.
 public final class InferenceEngine: @unchecked Sendable {
+    /// The model's architecture, input shape and classes.
     public let config: ModelConfig
     let ops: [EngineOp]
     public let gateWidths: [Int]

@@ -51,6 +51,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Oracle: the accuracy whose FLOP speed-up is reported (the thesis's operating point).") var accuracyTarget = 0.905
     @Flag(help: "Oracle: write oracle.json beside the checkpoint (read by `dynaslim report`).") var record = false
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "With --json, dense and thinned checkpoints: each test image's predicted class, in dataset order.") var predictions = false
 
     func validate() throws {
         if let limit { try OptionCheck.atLeast("--limit", limit, 1) }
@@ -93,6 +94,7 @@ struct Eval: ParsableCommand {
         if json {
             try printJSON(["accuracy": r.accuracy, "loss": r.loss, "params": net.parameterCount, "macs_per_image": net.macsPerImage,
                            "images": r.count, "model": net.config.architecture, "dataset": ctx.dataset.rawValue,
+                           "predictions": predictions ? r.predictions : [],
                            "per_class_accuracy": Dictionary(uniqueKeysWithValues: zip(test.classNames, r.perClassAccuracy))])
             return
         }
