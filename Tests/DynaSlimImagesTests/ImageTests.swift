@@ -50,15 +50,18 @@ struct ImageTests {
         let c = try ImageDecoder.decode(png(gray, w, h, format: Int32(PNG_FORMAT_GRAY)), file: "gray.png", channels: 3)
         #expect(c.pixels == gray.flatMap { [$0, $0, $0] })
         // Opaque RGBA decodes to its RGB.
-        let rgba = (0..<(w * h)).flatMap { [rgb[3 * $0], rgb[3 * $0 + 1], rgb[3 * $0 + 2], 255] }
-        let d = try ImageDecoder.decode(png(rgba, w, h, format: Int32(PNG_FORMAT_RGBA)), file: "rgba.png", channels: 3)
+        var rgba: [UInt8] = []
+        for i in 0..<(w * h) { rgba += [rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255] }
+        let rgbaFormat = Int32(PNG_FORMAT_FLAG_COLOR) | Int32(PNG_FORMAT_FLAG_ALPHA)
+        let d = try ImageDecoder.decode(png(rgba, w, h, format: rgbaFormat), file: "rgba.png", channels: 3)
         #expect(d.pixels == rgb)
     }
 
     @Test("JPEG at quality 100 decodes within a few levels of its source")
     func jpegDecode() throws {
         let (w, h) = (16, 12)
-        let rgb = (0..<(w * h)).flatMap { i in [UInt8(i % w * 12), UInt8(i / w * 16), 128] }
+        var rgb: [UInt8] = []
+        for i in 0..<(w * h) { rgb += [UInt8(i % w * 12), UInt8(i / w * 16), 128] }
         let d = try ImageDecoder.decode(jpeg(rgb, w, h), file: "x.jpg", channels: 3)
         #expect(d.width == w && d.height == h && d.channels == 3)
         let err = zip(d.pixels, rgb).map { abs(Int($0) - Int($1)) }.max()!
