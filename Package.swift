@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "DynaSlimEngineTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming", "DynaSlimEngine"]),
         .testTarget(name: "DynaSlimReportTests", dependencies: ["DynaSlimReport"]),
         .testTarget(name: "DynaSlimImagesTests", dependencies: ["CPNG", "CTurboJPEG", "DynaSlimCore", "DynaSlimData", "DynaSlimImages"]),
-        .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming"]),
+        .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine"]),
     ],
     swiftLanguageModes: [.v6]
 )

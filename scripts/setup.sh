@@ -18,6 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "setup: please install: ${need[*]} (macOS: brew install openblas; Fashion-MNIST IDX files under --data)" >&2
   fi
 fi
-if ! python3 -c "import safetensors, numpy" 2>/dev/null; then
-  python3 -m pip install -q safetensors numpy 2>/dev/null || echo "setup: pip install safetensors numpy failed; the interop test will be skipped" >&2
+if ! python3 -c "import safetensors, numpy, onnx, onnxruntime" 2>/dev/null; then
+  python3 -m pip install -q safetensors numpy onnx onnxruntime 2>/dev/null ||
+    echo "setup: pip install safetensors numpy onnx onnxruntime failed; the interop and ONNX tests will be skipped" >&2
 fi
