@@ -5,7 +5,7 @@ Builds an ONNX graph directly from a DynaSlim / PyTorch-named safetensors checkp
 the graph torch.onnx.export produces for akamaster's resnet), lets onnxruntime apply
 its usual graph optimizations (BN folding, fusion), and times inference with N intra-op threads.
 
-  python3 scripts/onnx_reference.py CHECKPOINT --input 3x32x32 --batch 1 --threads 2 [--repeats 200]
+  python3 scripts/onnx_reference.py CHECKPOINT|MODEL.onnx --input 3x32x32 --batch 1 --threads 2 [--repeats 200]
 Prints one JSON object: ms_per_batch, images_per_second, onnxruntime version.
 Needs: pip install onnx onnxruntime safetensors numpy
 """
@@ -25,9 +25,12 @@ def main():
     ap.add_argument("--batch", type=int, default=1); ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=100); ap.add_argument("--save")
     a = ap.parse_args()
-    sd = {k: v for k, v in load_file(a.checkpoint).items() if not k.endswith("num_batches_tracked")}
     shape = [int(v) for v in a.input.split("x")]
-    model = build(sd, shape)
+    if a.checkpoint.endswith(".onnx"):
+        model = onnx.load(a.checkpoint)   # an exported model (`dynaslim export`), timed as it is
+    else:
+        sd = {k: v for k, v in load_file(a.checkpoint).items() if not k.endswith("num_batches_tracked")}
+        model = build(sd, shape)
     if a.save:
         onnx.save(model, a.save)
     so = ort.SessionOptions()
