@@ -8,7 +8,7 @@ let package = Package(
     name: "DynaSlim",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport", "DynaSlimImages"]),
+        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport", "DynaSlimImages", "DynaSlimFetch"]),
         .executable(name: "dynaslim", targets: ["dynaslim"]),
         .executable(name: "classify-images", targets: ["ClassifyImages"]),
     ],
@@ -32,6 +32,13 @@ let package = Package(
         .systemLibrary(
             name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
+        // Dataset downloads: libarchive (apt: libarchive-dev) unpacks, libcrypto (apt: libssl-dev) checks MD5.
+        .systemLibrary(
+            name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"]), .brew(["libarchive"])]),
+        .systemLibrary(
+            name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl"])]),
         // Hand-vectorized C kernels (direct 3x3 conv): AVX2+FMA chosen at run time, portable otherwise.
         .target(name: "CKernels"),
         .target(
@@ -44,6 +51,8 @@ let package = Package(
         .target(name: "DynaSlimSlimming", dependencies: ["DynaSlimCore", "DynaSlimNN"]),
         // Image files -> model inputs: decode (PNG, JPEG), convert channels, resize, normalize.
         .target(name: "DynaSlimImages", dependencies: ["CPNG", "CTurboJPEG", "DynaSlimCore", "DynaSlimData"]),
+        // `--download`: the datasets from their publishers, checksum-verified, resumable, unpacked atomically.
+        .target(name: "DynaSlimFetch", dependencies: ["CArchive", "CCrypto", "DynaSlimData"]),
         // Reports: tables and SVG plots built only from run directories' files.
         .target(name: "DynaSlimReport", dependencies: []),
         // Inference-only executor that skips gated channels for real (BN folded, ReLU fused).
@@ -55,7 +64,7 @@ let package = Package(
             name: "dynaslim",
             dependencies: [
                 "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport",
-                "DynaSlimImages",
+                "DynaSlimImages", "DynaSlimFetch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The library as an app uses it (compiled by the test command): checkpoint -> engine -> images.
@@ -69,6 +78,7 @@ let package = Package(
         .testTarget(name: "DynaSlimSlimmingTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming"]),
         .testTarget(name: "DynaSlimEngineTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming", "DynaSlimEngine"]),
         .testTarget(name: "DynaSlimReportTests", dependencies: ["DynaSlimReport"]),
+        .testTarget(name: "DynaSlimFetchTests", dependencies: ["DynaSlimData", "DynaSlimFetch"], exclude: ["Fixtures"]),
         .testTarget(name: "DynaSlimImagesTests", dependencies: ["CPNG", "CTurboJPEG", "DynaSlimCore", "DynaSlimData", "DynaSlimImages"]),
         .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine"]),
     ],

@@ -5,7 +5,7 @@
 #   librsvg2-bin  renders report SVGs in tests  python3-numpy + pip safetensors  interop test
 set -euo pipefail
 need=()
-for p in libopenblas-dev pkg-config zlib1g-dev libpng-dev libturbojpeg0-dev dataset-fashion-mnist librsvg2-bin; do
+for p in libopenblas-dev pkg-config zlib1g-dev libpng-dev libturbojpeg0-dev libarchive-dev libssl-dev dataset-fashion-mnist librsvg2-bin; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

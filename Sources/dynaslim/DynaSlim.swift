@@ -14,5 +14,5 @@ struct DynaSlimCommand: ParsableCommand {
               dynaslim info runs/r20/model.safetensors
               dynaslim bench train --model resnet20 --input 3x32x32
             """,
-        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Info.self, Prune.self, Bench.self, ReportCommand.self])
+        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Download.self, Info.self, Prune.self, Bench.self, ReportCommand.self])
 }

@@ -22,6 +22,9 @@ struct Train: ParsableCommand {
     @Option(help: "Model: resnet20/32/38/44/56/110 (any 6n+2), vgg16, vgg19, mcifarnet.") var model = "resnet20"
     @Option(help: "Dataset: fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse.") var dataset: DatasetName = .fashionMNIST
     @Option(help: "Dataset folder (default: /usr/share/datasets/fashion-mnist, ../shared/data/cifar-10-batches-bin).") var data: String?
+    @Flag(help: "Download the dataset first when --data (default data/<its folder>) lacks it: checksum-verified, resumable.")
+    var download = false
+    @Option(help: "With --download: the data root.") var dataRoot = "data"
     @Option(help: "Epochs.") var epochs = 10
     @Option(help: "Batch size.") var batchSize = 128
     @Option(help: "Base learning rate.") var lr: Float = 0.1
@@ -124,6 +127,8 @@ struct Train: ParsableCommand {
             run = try TrainingRun.resume(directory: out)
             print("resuming \(out) after epoch \(run.completedEpochs) of \(run.config.epochs)")
         } else {
+            var data = self.data
+            if download && data == nil { data = try DownloadProgress.fetch(dataset, root: dataRoot, mirror: nil) }
             let defaults = DatasetCatalog.defaultAugmentation(dataset)
             let aug = Augmentation(randomCrop: crop ?? defaults.randomCrop, cropPadding: 4, horizontalFlip: flip ?? defaults.horizontalFlip)
             let ms = try milestones.split(separator: ",").map { s -> Int in
