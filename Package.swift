@@ -64,7 +64,7 @@ let package = Package(
             name: "dynaslim",
             dependencies: [
                 "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport",
-                "DynaSlimImages", "DynaSlimFetch",
+                "DynaSlimImages", "DynaSlimFetch", "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The library as an app uses it (compiled by the test command): checkpoint -> engine -> images.

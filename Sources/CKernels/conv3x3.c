@@ -142,9 +142,12 @@ static _Thread_local int force_portable = 0;
 int ds_conv3x3_force_portable(int on) { int old = force_portable; force_portable = on; return old; }
 
 // Per thread, like force_portable: 1 keeps 16-lane AVX-512 convs off (tests of the AVX2 variant on
-// an AVX-512 CPU; A/B runs: $DYNASLIM_AVX512=0 sets it for the engine's threads).
+// an AVX-512 CPU). The process-wide switch (A/B runs) is set by the caller, never read from the
+// environment here: the CLI maps $DYNASLIM_AVX512=0 onto ds_conv3x3_allow_avx512(0).
 static _Thread_local int force_no_avx512 = 0;
-static int avx512_disabled_by_env = -1;
+static int avx512_disallowed = 0;
+
+void ds_conv3x3_allow_avx512(int on) { avx512_disallowed = !on; }
 
 int ds_conv3x3_force_no_avx512(int on) { int old = force_no_avx512; force_no_avx512 = on; return old; }
 
@@ -156,11 +159,7 @@ int ds_conv3x3_uses_avx512(void) {
         cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
                  __builtin_cpu_supports("fma");
     }
-    if (avx512_disabled_by_env < 0) {
-        const char *e = getenv("DYNASLIM_AVX512");
-        avx512_disabled_by_env = e && e[0] == '0';
-    }
-    return cached && !force_portable && !force_no_avx512 && !avx512_disabled_by_env;
+    return cached && !force_portable && !force_no_avx512 && !avx512_disallowed;
 #else
     return 0;
 #endif

@@ -53,8 +53,8 @@ public enum Conv2D {
     public static let minGemmColumns = 128
     /// Route 3x3 padding-1 convs (stride 1 or 2) through the direct kernel (DirectConv3x3); false forces
     /// im2col + SGEMM everywhere (the kernel benchmark compares the two).
-    /// $DYNASLIM_DIRECT_CONV=0 switches it off for a whole process (A/B benchmarks).
-    nonisolated(unsafe) public static var useDirect3x3 = ProcessInfo.processInfo.environment["DYNASLIM_DIRECT_CONV"] != "0"
+    /// Set once at start-up to switch it off for a whole process (A/B benchmarks: the CLI's $DYNASLIM_DIRECT_CONV=0).
+    nonisolated(unsafe) public static var useDirect3x3 = true
 
     static func samplesPerGemm(_ g: Conv2DGeometry, chunk: Int) -> Int {
         let cols = max(minGemmColumns, targetColFloats / max(1, g.colRows))

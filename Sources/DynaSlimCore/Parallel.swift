@@ -24,11 +24,9 @@ public struct SendableConstPointer<Element>: @unchecked Sendable {
 }
 
 public enum Parallel {
-    /// Worker count: $DYNASLIM_THREADS if set, else the number of active cores.
-    public static let defaultThreadCount: Int = {
-        if let s = ProcessInfo.processInfo.environment["DYNASLIM_THREADS"], let n = Int(s), n > 0 { return n }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
+    /// Worker count: the number of active cores unless the caller sets it once at start-up, before any
+    /// work runs (the CLI maps $DYNASLIM_THREADS onto it; the library reads no environment).
+    nonisolated(unsafe) public static var defaultThreadCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// Splits 0..<count into `min(threads, count)` contiguous chunks and runs `body(chunkIndex, range)`
     /// for each, concurrently. Chunk i always gets the same range for the same (count, threads), so

@@ -63,6 +63,20 @@ final class SelectionBuffer: @unchecked Sendable {
     deinit { rows.deallocate(); scale.deallocate(); scores.deallocate(); work.deallocate() }
 }
 
+/// The engine's layout and scheduling switches, for A/B measurements; all on by default. A process sets
+/// `processDefault` once at start-up, before it builds an engine (the CLI maps its DYNASLIM_* variables
+/// onto it); the library reads no environment.
+public struct EngineOptions: Sendable {
+    /// Zero-bordered activation planes (no pad copies before 3x3 convs).
+    public var paddedActivations = true
+    /// Stride-2 convs read phase planes written by the op before them.
+    public var phaseOutput = true
+    /// Learn per conv whether splitting it over the cores pays (off: split every large-enough conv).
+    public var threadChoice = true
+    public init() {}
+    nonisolated(unsafe) public static var processDefault = EngineOptions()
+}
+
 /// Inference for one network, compiled once: BN folded into the convs, ReLU fused, buffers laid out ahead,
 /// and gated channels skipped for real (a thinned model's widths; a dynamic model's per-image prefixes;
 /// FBS's per-image top-k). Build it once per model and call `run(images:n:logits:kept:)` per batch; a
@@ -86,11 +100,11 @@ public final class InferenceEngine: @unchecked Sendable {
     public var sortGroupsByWidth = true
     /// Single images run with activations in the direct kernel's zero-bordered layout, so stride-1
     /// convs read their input in place (EnginePadded.swift). Default on, except with
-    /// $DYNASLIM_PADDED_ACTIVATIONS=0 (A/B measurements) and without the direct kernel. FBS models
+    /// EngineOptions.paddedActivations = false (A/B measurements) and without the direct kernel. FBS models
     /// too: each image's selected channels run as gathered, saliency-scaled weight rows.
     public var paddedActivations: Bool
     /// 3x3 convs (padding 1, stride 1 or 2) on the direct kernel; off: every conv is im2col + SGEMM
-    /// (tests, A/B). Default: Conv2D.useDirect3x3 ($DYNASLIM_DIRECT_CONV=0 turns it off).
+    /// (tests, A/B). Default: Conv2D.useDirect3x3.
     public var directConvolutions = Conv2D.useDirect3x3
     /// When set, single-image runs on the padded path time each step into it (EngineProfile.swift).
     public var profile: EngineProfile?
@@ -195,10 +209,10 @@ public final class InferenceEngine: @unchecked Sendable {
             maxAct = max(maxAct, c * h * w)
         }
         maxActivation = maxAct
-        paddedActivations = ProcessInfo.processInfo.environment["DYNASLIM_PADDED_ACTIVATIONS"] != "0"
+        paddedActivations = EngineOptions.processDefault.paddedActivations
         let sizes = Self.paddedSizes(ops: ops, config: config)
-        // DYNASLIM_PHASE_OUTPUT=0: every stride-2 conv builds its phase planes (A/B measurements).
-        let phaseOutput = ProcessInfo.processInfo.environment["DYNASLIM_PHASE_OUTPUT"] != "0"
+        // Off: every stride-2 conv builds its phase planes (A/B measurements).
+        let phaseOutput = EngineOptions.processDefault.phaseOutput
         let phases = fbs == nil && phaseOutput ? Self.phaseOutputs(ops: ops, config: config) : [:]
         phaseOutputAt = ops.indices.map { phases[$0] != nil }
         let phaseSizes = Dictionary(phases.values.map { (Activation.sizeKey($0.h, $0.w), $0) }, uniquingKeysWith: { a, b in a.channels >= b.channels ? a : b })

@@ -13,8 +13,8 @@ public struct ThreadChoice: Sendable {
     /// ns per MAC, moving averages; 0 until measured.
     private(set) var serial = 0.0, threaded = 0.0
     private var calls = 0, serialSamples = 0, threadedSamples = 0
-    /// Off with $DYNASLIM_THREAD_CHOICE=0 (every large-enough conv split: A/B measurements).
-    static let enabled = ProcessInfo.processInfo.environment["DYNASLIM_THREAD_CHOICE"] != "0"
+    /// Off: every large-enough conv splits (A/B measurements). EngineOptions.processDefault.threadChoice.
+    static var enabled: Bool { EngineOptions.processDefault.threadChoice }
 
     public init() {}
 

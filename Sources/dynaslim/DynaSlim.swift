@@ -15,4 +15,10 @@ struct DynaSlimCommand: ParsableCommand {
               dynaslim bench train --model resnet20 --input 3x32x32
             """,
         subcommands: [Train.self, Eval.self, Predict.self, Export.self, Download.self, Info.self, Prune.self, Bench.self, ReportCommand.self])
+
+    /// The environment's switches first (ProcessSettings), then the command.
+    static func main() {
+        ProcessSettings.applyEnvironment()
+        main(nil)
+    }
 }

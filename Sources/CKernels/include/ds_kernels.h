@@ -96,8 +96,10 @@ int ds_conv3x3_force_portable(int on);
 /// 1 when the 16-lane AVX-512 variant runs (for output widths that are multiples of 16).
 int ds_conv3x3_uses_avx512(void);
 /// Keeps the AVX-512 variant off on the calling thread while on != 0 (tests); returns the previous
-/// setting. $DYNASLIM_AVX512=0 keeps it off everywhere.
+/// setting.
 int ds_conv3x3_force_no_avx512(int on);
+/// Process-wide: 0 keeps the AVX-512 variant off on every thread (A/B runs; the CLI's $DYNASLIM_AVX512=0).
+void ds_conv3x3_allow_avx512(int on);
 
 /// A compute-only workload (`dynaslim bench fork`): `iterations` rounds of twelve independent vector
 /// multiply-add chains of `lanes` (16: AVX-512 when the CPU has it; else 8 lanes, AVX2 where
