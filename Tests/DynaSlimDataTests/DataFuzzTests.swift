@@ -8,17 +8,9 @@ import DynaSlimCore
 /// bytes, random flips. Each case must load correctly or throw a DataError naming the file: never trap.
 @Suite("Dataset fuzzing")
 struct DataFuzzTests {
-    let dir: String = {
-        let d = NSTemporaryDirectory() + "dynaslim-datafuzz-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }()
-
-    func write(_ name: String, _ bytes: [UInt8]) -> String {
-        let p = dir + "/" + name
-        FileManager.default.createFile(atPath: p, contents: Data(bytes))
-        return p
-    }
+    /// The parser tests' scratch folder and file writer (one folder per instance).
+    let files = ParserTests()
+    func write(_ name: String, _ bytes: [UInt8]) -> String { files.write(name, bytes) }
 
     /// Loads the pair; an error must be a DataError naming one of the two files. Returns whether it loaded.
     @discardableResult
