@@ -44,9 +44,11 @@ extension Report {
             md += "| \(c.run) | \(c.recalibrationImages > 0 ? "recalibrated per level (\(c.recalibrationImages) images)" : "as trained") | "
             md += "\(pct(c.staticAt2x)) | \(pct(c.oracleAt2x)) | \(x(c.staticSpeedupAtTarget)) at \(pct(c.accuracyTarget)) | \(x(c.oracleSpeedupAtTarget)) |\n"
         }
+        // Legend names short enough for the plot's legend column: the run's name only when several backbones share it.
+        let label = { (c: OracleCurves, what: String) in curves.count == 1 ? what : "\(c.run): \(what)" }
         let series = curves.flatMap { c in [
-            SVGSeries(name: "\(c.run): one level for all", points: c.points.map { ($0.speedup, $0.staticAccuracy * 100, nil) }),
-            SVGSeries(name: "\(c.run): oracle", points: c.points.map { ($0.speedup, $0.oracleAccuracy * 100, nil) }),
+            SVGSeries(name: label(c, "one level for all"), points: c.points.map { ($0.speedup, $0.staticAccuracy * 100, nil) }),
+            SVGSeries(name: label(c, "oracle"), points: c.points.map { ($0.speedup, $0.oracleAccuracy * 100, nil) }),
         ] } + Array(Set(runs.map(\.method))).sorted().map { m in
             SVGSeries(name: m, points: runs.filter { $0.method == m }.map { ($0.flopSpeedup, $0.accuracy * 100, nil) })
         }
