@@ -32,7 +32,7 @@ public enum BLAS {
     }
 
     /// Threads OpenBLAS may use inside one call. DynaSlim parallelizes over the batch itself and
-    /// keeps BLAS single-threaded (measured faster on these shapes, see DESIGN.md); benchmarks of
+    /// keeps BLAS single-threaded (measured faster on these shapes, see docs/design.md: Parallelism); benchmarks of
     /// raw SGEMM raise it. No effect with Accelerate, which manages its own threads.
     public static func setThreadCount(_ count: Int) {
         #if !canImport(Accelerate)

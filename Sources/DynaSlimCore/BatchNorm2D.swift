@@ -167,7 +167,7 @@ public enum BatchNorm2D {
         }
     }
 
-    /// Elementwise work only pays for a second thread beyond a few MB (DESIGN.md).
+    /// Elementwise work only pays for a second thread beyond a few MB (docs/design.md: Parallelism).
     @inline(__always) static func threadsFor(_ count: Int) -> Int { count >= 1 << 18 ? Parallel.defaultThreadCount : 1 }
 
     // MARK: naive twins

@@ -1,5 +1,5 @@
 // Fork-join parallelism over the machine's cores, at batch or channel granularity.
-// Splitting per small op costs more than it gains (DESIGN.md: ~1-30 us per fork), so callers
+// Splitting per small op costs more than it gains (docs/design.md: Parallelism, ~1-30 us per fork), so callers
 // split whole batches or many channels at once.
 import Foundation
 import Dispatch
@@ -44,7 +44,7 @@ public enum Parallel {
     }
 
     /// Elementwise work over 0..<count: split across threads only when large enough to pay for
-    /// the fork (a few MB; DESIGN.md), else run inline.
+    /// the fork (a few MB; docs/design.md: Parallelism), else run inline.
     @inline(__always)
     public static func forRanges(_ count: Int, minimumPerThread: Int = 1 << 17, _ body: @Sendable (Range<Int>) -> Void) {
         let threads = min(defaultThreadCount, max(1, count / minimumPerThread))

@@ -1,6 +1,6 @@
 // A persistent fork-join pool for fine-grained parallelism (batch-1 inference splits every conv
 // across the cores). Dispatch's concurrentPerform costs ~30 us when the other core has gone idle
-// (DESIGN.md), which at ~40 forks per ResNet-20 image is as much as the convs themselves; here
+// (docs/design.md: Parallelism), which at ~40 forks per ResNet-20 image is as much as the convs themselves; here
 // helper threads spin on an atomic generation counter between forks (then poll with short sleeps
 // once idle for a while), so a fork costs a fraction of a microsecond.
 //

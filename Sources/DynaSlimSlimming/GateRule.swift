@@ -1,5 +1,5 @@
-// The dynamic-slimming training rule as small, tested functions (DESIGN.md "Dynamic slimming",
-// our reading of the thesis revised after prototype/FINDINGS.md).
+// The dynamic-slimming training rule as small, tested functions (docs/design.md "Gate rule":
+// our reading of the thesis, revised after a PyTorch prototype).
 //
 // Per gated layer l with a_c = |gamma_c| and sample i:
 //   lo = min_c a_c, hi = second-largest a_c (one outlier gamma cannot stretch the range), both

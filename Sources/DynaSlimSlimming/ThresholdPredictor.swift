@@ -1,5 +1,5 @@
 // The threshold predictor: a tiny CNN on the (normalized) input image with one output per gated
-// layer (DESIGN.md; 0.23% of ResNet-20's MACs on 28x28 in the prototype):
+// layer (docs/design.md: Gate rule; 0.23% of ResNet-20's MACs on 28x28 in the prototype):
 //   [avg-pool 2x when the input is at least 16x16] -> conv3x3 -> 8 -> BN+ReLU
 //   -> conv3x3 stride 2 -> 16 -> BN+ReLU -> global average pool -> linear -> L outputs.
 // Parameters are saved under "predictor." in the model's checkpoint. The last layer starts at

@@ -1,6 +1,6 @@
 // Evaluation of a dynamic model on a test set (eval mode, hard masks): accuracy, per-sample
 // pruning rates and MACs (predictor included in the speed-up), per-class rates, per-layer kept
-// channels, and the diagnostics FINDINGS.md asks for. With `staticThresholds`, every input uses
+// channels, and the diagnostics of docs/design.md (Gate rule). With `staticThresholds`, every input uses
 // the same per-layer thresholds (the static control).
 import DynaSlimCore
 import DynaSlimData
