@@ -3,6 +3,7 @@ import DynaSlimCore
 import DynaSlimData
 import DynaSlimEngine
 import DynaSlimImages
+import DynaSlimNN
 import DynaSlimTrain
 import Foundation
 
@@ -44,6 +45,11 @@ struct Predict: ParsableCommand {
             engine = try InferenceEngine(network: ctx.network, threads: threads)
         }
         let cfg = engine.config, C = cfg.classes, L = engine.gateWidths.count
+        // A thinned model is measured against its full-width architecture (channels and MACs).
+        var fullConfig = cfg
+        fullConfig.widths = nil
+        let full = try ModelZoo.build(fullConfig)
+        let fullMacs = full.macsPerImage, fullChannels = full.gated.reduce(0) { $0 + $1.bn.channels }
         let normalization = try ctx.normalization(dataPath: nil)
         guard normalization.mean.count == cfg.inputChannels else {
             throw CheckpointFitError(description: "\(checkpoint): its normalization has \(normalization.mean.count) channels, the model \(cfg.inputChannels)")
@@ -68,8 +74,8 @@ struct Predict: ParsableCommand {
                 let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(min(top, C))
                 let keptCounts = (0..<L).map { Int(kept[$0]) }
                 let macs = fbsMacs ?? (engine.macs(kept: keptCounts) + Double(predictorMacs))
-                results.append(["file": file, "ms": ms, "macs": macs, "dense_macs": engine.denseMacsPerImage,
-                                "kept_channels": keptCounts.reduce(0, +), "gated_channels": engine.gateWidths.reduce(0, +),
+                results.append(["file": file, "ms": ms, "macs": macs, "dense_macs": fullMacs,
+                                "kept_channels": keptCounts.reduce(0, +), "gated_channels": fullChannels,
                                 "top": order.map { ["class": names[$0], "index": $0, "probability": Double(probabilities[$0])] as [String: Any] }])
             } catch {
                 failures += 1
