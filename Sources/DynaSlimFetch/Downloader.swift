@@ -32,7 +32,7 @@ final class StreamingDelegate: NSObject, URLSessionDataDelegate, @unchecked Send
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
-        if failure == nil, let error, status == 200 || status == 206 { failure = error }
+        if failure == nil, let error { failure = error }
         done.signal()
     }
 }
@@ -61,9 +61,13 @@ public enum Downloader {
         session.finishTasksAndInvalidate()
         try? handle.synchronize()
         try? handle.close()
+        // Nothing received at all: no partial file is worth keeping.
+        if ((try? fm.attributesOfItem(atPath: part))?[.size] as? NSNumber)?.int64Value == 0 { try? fm.removeItem(atPath: part) }
         // 416: nothing left to send (the partial file was already whole); its checksum decides.
         guard delegate.status == 200 || delegate.status == 206 || delegate.status == 416 else {
-            if delegate.status == 0, let f = delegate.failure { throw FetchError.network(url: remote.url, reason: "\(f.localizedDescription)") }
+            if delegate.status == 0 {
+                throw FetchError.network(url: remote.url, reason: delegate.failure.map { "\($0.localizedDescription)" } ?? "no answer from the server")
+            }
             throw FetchError.http(url: remote.url, status: delegate.status)
         }
         if let f = delegate.failure { throw FetchError.network(url: remote.url, reason: "\(f.localizedDescription) (the partial file is kept: run again to resume)") }
