@@ -8,7 +8,7 @@ let package = Package(
     name: "DynaSlim",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport", "DynaSlimImages", "DynaSlimFetch"]),
+        .library(name: "DynaSlim", targets: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport", "DynaSlimImages", "DynaSlimFetch", "DynaSlimBench"]),
         .executable(name: "dynaslim", targets: ["dynaslim"]),
         .executable(name: "classify-images", targets: ["ClassifyImages"]),
     ],
@@ -59,12 +59,14 @@ let package = Package(
         .target(name: "DynaSlimEngine", dependencies: ["CKernels", "DynaSlimCore", "DynaSlimNN", "DynaSlimSlimming",
                                                        .product(name: "Atomics", package: "swift-atomics")]),
         // Training loop, evaluation, run directories (config, metrics.jsonl, checkpoints, resume).
-        .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport"]),
+        .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimSlimming"]),
+        // Benchmark commands' measurements (inference engine vs dense, training throughput): ratios from one run.
+        .target(name: "DynaSlimBench", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimEngine", "DynaSlimTrain"]),
         .executableTarget(
             name: "dynaslim",
             dependencies: [
                 "DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimReport",
-                "DynaSlimImages", "DynaSlimFetch", "CKernels",
+                "DynaSlimImages", "DynaSlimFetch", "DynaSlimBench", "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The library as an app uses it (compiled by the test command): checkpoint -> engine -> images.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DynaSlimCore
+import DynaSlimBench
 import DynaSlimEngine
 import DynaSlimIO
 import DynaSlimNN

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DynaSlimCore
 import DynaSlimData
+import DynaSlimBench
 import DynaSlimEngine
 import DynaSlimIO
 import DynaSlimNN

@@ -5,6 +5,7 @@
 import DynaSlimCore
 import DynaSlimData
 import DynaSlimEngine
+import DynaSlimTrain
 import DynaSlimNN
 import Dispatch
 
