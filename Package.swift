@@ -61,7 +61,7 @@ let package = Package(
         // Training loop, evaluation, run directories (config, metrics.jsonl, checkpoints, resume).
         .target(name: "DynaSlimTrain", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimSlimming"]),
         // Benchmark commands' measurements (inference engine vs dense, training throughput): ratios from one run.
-        .target(name: "DynaSlimBench", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimEngine", "DynaSlimTrain"]),
+        .target(name: "DynaSlimBench", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimTrain"]),
         .executableTarget(
             name: "dynaslim",
             dependencies: [
@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "DynaSlimReportTests", dependencies: ["DynaSlimReport"]),
         .testTarget(name: "DynaSlimFetchTests", dependencies: ["DynaSlimData", "DynaSlimFetch"], exclude: ["Fixtures"]),
         .testTarget(name: "DynaSlimImagesTests", dependencies: ["CPNG", "CTurboJPEG", "DynaSlimCore", "DynaSlimData", "DynaSlimImages"]),
-        .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine"]),
+        .testTarget(name: "DynaSlimTrainTests", dependencies: ["DynaSlimCore", "DynaSlimNN", "DynaSlimData", "DynaSlimIO", "DynaSlimTrain", "DynaSlimSlimming", "DynaSlimEngine", "DynaSlimBench"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,7 +4,7 @@
 import DynaSlimCore
 
 public final class BatchNormLayer: Layer {
-    public let channels: Int
+    public private(set) var channels: Int
     public let weight: Parameter, bias: Parameter
     public let runningMean: StateBuffer, runningVar: StateBuffer, numBatchesTracked: StateBuffer
     public var momentum: Float = BatchNorm2D.defaultMomentum
@@ -36,6 +36,17 @@ public final class BatchNormLayer: Layer {
     public var namedParameters: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
     public var namedBuffers: [(String, StateBuffer)] {
         [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", numBatchesTracked)]
+    }
+
+    /// Changes the channel count in place (parameters zeroed, running statistics reset; see
+    /// Parameter.reshape), for the thin sandwich passes of slimmable training.
+    public func resize(channels newChannels: Int) {
+        guard newChannels != channels else { return }
+        channels = newChannels
+        weight.reshape([newChannels]); bias.reshape([newChannels])
+        runningMean.reshape([newChannels], fill: 0); runningVar.reshape([newChannels], fill: 1)
+        savedMean.removeAll(keepingCapacity: true); savedMean.append(contentsOf: repeatElement(0, count: newChannels))
+        savedInvStd.removeAll(keepingCapacity: true); savedInvStd.append(contentsOf: repeatElement(0, count: newChannels))
     }
 
     public func outputShape(_ s: FeatureShape) throws -> FeatureShape {

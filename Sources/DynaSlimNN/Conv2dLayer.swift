@@ -2,7 +2,8 @@
 import DynaSlimCore
 
 public final class Conv2dLayer: Layer {
-    public let inChannels, outChannels, kernel, stride, padding: Int
+    public private(set) var inChannels, outChannels: Int
+    public let kernel, stride, padding: Int
     public let weight: Parameter
     public let bias: Parameter?
     let workspace: Workspace
@@ -20,6 +21,15 @@ public final class Conv2dLayer: Layer {
     }
 
     public var namedParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+
+    /// Changes the channel counts in place (weights zeroed; see Parameter.reshape): one network runs
+    /// every width of a slimmable sandwich step as a physically thin one.
+    public func resize(inChannels newIn: Int, outChannels newOut: Int) {
+        guard newIn != inChannels || newOut != outChannels else { return }
+        inChannels = newIn; outChannels = newOut
+        weight.reshape([newOut, newIn, kernel, kernel])
+        bias?.reshape([newOut])
+    }
 
     func geometry(n: Int, _ s: FeatureShape) -> Conv2DGeometry {
         Conv2DGeometry(batch: n, inChannels: s.c, inHeight: s.h, inWidth: s.w, outChannels: outChannels,

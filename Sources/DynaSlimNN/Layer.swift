@@ -5,7 +5,7 @@ import DynaSlimCore
 
 /// A learnable tensor and its gradient, PyTorch layout.
 public final class Parameter: @unchecked Sendable {
-    public let shape: [Int]
+    public private(set) var shape: [Int]
     public var value: [Float]
     public var grad: [Float]
     /// Whether SGD applies weight decay to it (PyTorch reference code decays every parameter).
@@ -20,13 +20,28 @@ public final class Parameter: @unchecked Sendable {
         precondition(self.value.count == n, "parameter of shape \(shape) given \(self.value.count) values")
     }
     public var count: Int { value.count }
+
+    /// Changes the shape in place, zero-filling value and grad. The arrays keep their capacity, so a
+    /// parameter that shrinks and regrows to at most its largest size allocates nothing (the thin
+    /// sandwich passes of slimmable training resize one network to a new width every pass).
+    public func reshape(_ newShape: [Int]) {
+        let n = newShape.reduce(1, *)
+        shape = newShape
+        value.removeAll(keepingCapacity: true); value.append(contentsOf: repeatElement(0, count: n))
+        grad.removeAll(keepingCapacity: true); grad.append(contentsOf: repeatElement(0, count: n))
+    }
 }
 
 /// A non-learnable tensor saved in checkpoints (BN running statistics, num_batches_tracked).
 public final class StateBuffer: @unchecked Sendable {
-    public let shape: [Int]
+    public private(set) var shape: [Int]
     public var value: [Float]
     public init(shape: [Int], fill: Float = 0) { self.shape = shape; value = [Float](repeating: fill, count: shape.reduce(1, *)) }
+    /// Changes the shape in place, filled with `fill`, keeping the array's capacity (see Parameter.reshape).
+    public func reshape(_ newShape: [Int], fill: Float) {
+        shape = newShape
+        value.removeAll(keepingCapacity: true); value.append(contentsOf: repeatElement(fill, count: newShape.reduce(1, *)))
+    }
 }
 
 /// A view of an NCHW activation held in some layer's buffer (2-D activations use h = w = 1).

@@ -96,4 +96,16 @@ public final class Network {
     }
 
     public func gatedLayer(named name: String) -> GatedLayer? { gated.first { $0.name == name } }
+
+    /// Every BN layer in forward order (blocks' bn1, bn2 and projection BNs included).
+    public var batchNorms: [BatchNormLayer] { Self.batchNorms(body) }
+
+    static func batchNorms(_ layer: Layer) -> [BatchNormLayer] {
+        switch layer {
+        case let s as Sequential: return s.children.flatMap { batchNorms($0.1) }
+        case let b as BatchNormLayer: return [b]
+        case let b as BasicBlock: return [b.bn1, b.bn2] + (b.projection.map { batchNorms($0) } ?? [])
+        default: return []
+        }
+    }
 }

@@ -123,7 +123,8 @@ public final class DropoutLayer: Layer {
 }
 
 public final class LinearLayer: Layer {
-    public let inFeatures, outFeatures: Int
+    public private(set) var inFeatures: Int
+    public let outFeatures: Int
     public let weight: Parameter, bias: Parameter
     private let out = ActivationBuffer(), dxBuf = ActivationBuffer()
     private var input: Activation?
@@ -132,6 +133,12 @@ public final class LinearLayer: Layer {
         weight = Parameter(shape: [outFeatures, inFeatures]); bias = Parameter(shape: [outFeatures])
     }
     public var namedParameters: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
+    /// Changes the input width in place (weight zeroed; see Parameter.reshape), for thin sandwich passes.
+    public func resize(inFeatures newIn: Int) {
+        guard newIn != inFeatures else { return }
+        inFeatures = newIn
+        weight.reshape([outFeatures, newIn])
+    }
     public func outputShape(_ s: FeatureShape) throws -> FeatureShape {
         try ShapeError.require(s.count == inFeatures, "Linear(\(inFeatures)->\(outFeatures))", "input \(s) has \(s.count) features, expected \(inFeatures)")
         return FeatureShape(c: outFeatures, h: 1, w: 1)

@@ -35,7 +35,7 @@ public enum OracleEvaluator {
         try DataCompatibility.check(model: net.config, dataset: test, normalization: normalization)
         if let train { try DataCompatibility.check(model: net.config, dataset: train, normalization: normalization) }
         let accounting = MACAccounting(net)
-        let bns = TrainingRun.batchNorms(net.body)
+        let bns = net.batchNorms
         let saved = bns.map { ($0.runningMean.value, $0.runningVar.value, $0.numBatchesTracked.value, $0.momentum) }
         defer {
             for gl in net.gated { gl.bn.channelMask = nil }

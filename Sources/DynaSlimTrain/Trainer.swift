@@ -72,6 +72,9 @@ public final class TrainingRun {
     public let fbs: FBSModel?
     /// The frozen teacher of a distilled run.
     public let distiller: Distiller?
+    /// How a slimmable run executes its narrower sandwich widths: physically thin (the default) or as
+    /// masks over the full width (the reference; the same gradients up to float rounding). Set before `run`.
+    public var sandwichExecution = SandwichStep.Execution.thin
     /// The oracle rule's per-training-image labels (OracleLabels), for dynamic runs that use it.
     public internal(set) var oracleRates: [Float]?
     public private(set) var completedEpochs = 0
@@ -299,6 +302,7 @@ public final class TrainingRun {
                                  normalization: normalization, seed: config.seed, dropLast: trainSet.count >= 2 * config.batchSize)
         let C = network.config.classes, stepsPerEpoch = loader.batchesPerEpoch
         let gradBuffer = ScratchBuffer(capacity: config.batchSize * C), probBuffer = ScratchBuffer(capacity: config.batchSize * C)
+        let sandwich = try config.slimmable.map { try SandwichStep(config: $0, network: network, execution: sandwichExecution) }
         var epochsThisProcess = 0
         let runStart = DispatchTime.now().uptimeNanoseconds
         var imagesThisProcess = 0
@@ -333,9 +337,9 @@ public final class TrainingRun {
                 for j in 0..<n where Evaluator.argmax(logits.pointer, row: j, classes: C) == Int(batch.labels[j]) { correct += 1 }
                 try network.backward(logitsGrad: Activation(n: n, c: C, h: 1, w: 1, pointer: g))
                 fbs?.backward()
-                if let sl = config.slimmable {
+                if let sandwich {
                     var rng = SplitMix64(seed: config.seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(step) &* 7_777)
-                    try slimmableSandwich(sl, images: images, n: n, teacher: probs, rng: &rng)
+                    try sandwich.run(images: images, n: n, teacher: UnsafeBufferPointer(start: probs, count: n * C), rng: &rng)
                 }
                 if let dynamic, let d = config.dynamic {
                     let progress = Double(epoch - 1) + Double(step) / Double(stepsPerEpoch)
@@ -384,48 +388,6 @@ public final class TrainingRun {
             try commitEpoch(m)
             epochsThisProcess += 1
             events(.epochEnd(m))
-        }
-    }
-
-    /// The rest of a slimmable step after the full-width pass (whose gradients are in place):
-    /// narrowest and random prefix widths, each distilled from the full width's softmax `teacher`;
-    /// gradients summed over all passes.
-    func slimmableSandwich(_ sl: SlimmableConfig, images: UnsafeBufferPointer<Float>, n: Int, teacher: UnsafeMutablePointer<Float>,
-                           rng: inout SplitMix64) throws {
-        let C = network.config.classes
-        let params = network.namedParameters.map(\.1)
-        var accum = params.map { $0.grad }
-        let q = Array(UnsafeBufferPointer(start: teacher, count: n * C))
-        let g = UnsafeMutablePointer<Float>.allocate(capacity: n * C)
-        // Running BN statistics follow the full width only: the narrower passes normalize with their
-        // own batch statistics but leave the running estimates (and the batch counter) untouched.
-        let bns = Self.batchNorms(network.body)
-        let saved = bns.map { ($0.momentum, $0.numBatchesTracked.value) }
-        for bn in bns { bn.momentum = 0 }
-        defer {
-            g.deallocate()
-            for gl in network.gated { gl.bn.channelMask = nil; gl.bn.maskGrad = nil }
-            for (bn, s) in zip(bns, saved) { bn.momentum = s.0; bn.numBatchesTracked.value = s.1 }
-        }
-        for widths in SlimmableWidths.sandwich(sl, layers: network.gated.count, rng: &rng) {
-            SlimmableWidths.install(network, fractions: widths, batch: n)
-            let logits = try network.forward(images: images, n: n, mode: .train)
-            try q.withUnsafeBufferPointer { qp in
-                _ = try SoftmaxCrossEntropy.forwardBackward(batch: n, classes: C, logits: logits.buffer, softTargets: qp,
-                                                            logitsGrad: UnsafeMutableBufferPointer(start: g, count: n * C))
-            }
-            try network.backward(logitsGrad: Activation(n: n, c: C, h: 1, w: 1, pointer: g))
-            for (k, p) in params.enumerated() { for i in 0..<p.count { accum[k][i] += p.grad[i] } }
-        }
-        for (k, p) in params.enumerated() { p.grad = accum[k] }
-    }
-
-    static func batchNorms(_ layer: Layer) -> [BatchNormLayer] {
-        switch layer {
-        case let s as Sequential: return s.children.flatMap { batchNorms($0.1) }
-        case let b as BatchNormLayer: return [b]
-        case let b as BasicBlock: return [b.bn1, b.bn2] + (b.projection.map { batchNorms($0) } ?? [])
-        default: return []
         }
     }
 

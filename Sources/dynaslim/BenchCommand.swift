@@ -72,29 +72,74 @@ func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s +
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Training throughput (forward, backward, SGD step) on synthetic data: median of several steps after warm-up.")
+        abstract: "Training throughput of each method's step on synthetic data, as ratios to the dense step in the same run.",
+        discussion: """
+            Rows: dense; static-thin (the network thinned to --thin-fraction of each gated layer: static NS's
+            fine-tuning step); sandwich-thin (a slimmable step: full width, narrowest and two random widths, the
+            narrower ones run as thin networks, the trainer's default); sandwich-masked (the same step with masks
+            over the full width, its reference); dynamic (predictor, per-input masks, gate-rule backward). Steps
+            run in interleaved rounds after warm-up (drift falls on every row alike); medians. `macs vs dense` is
+            the step's arithmetic over the dense step's: the time ratio if every MAC cost the same.
+            With --torch, PyTorch's dense step for the same model, batch and threads is measured afterwards in
+            the same command (python3 scripts/torch_bench_train.py; skipped with a note when torch is missing).
+            """)
     @Option(help: "Model.") var model = "resnet20"
     @Option(help: "Input C x H x W.") var input = "3x32x32"
     @Option(help: "Classes.") var classes = 10
     @Option(help: "Batch size.") var batchSize = 128
-    @Option(help: "Timed steps.") var steps = 10
+    @Option(help: "Timed steps per method.") var steps = 10
+    @Option(help: "Methods, comma-separated: \(TrainStepMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var methods = TrainStepMethod.allCases.map(\.rawValue).joined(separator: ",")
+    @Option(help: "Width of the static-thin row, a fraction of each gated layer's channels.") var thinFraction: Float = 0.5
+    @Flag(help: "Also measure PyTorch's dense step (same model, batch, threads) in this run.") var torch = false
+    @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
         try OptionCheck.closed("--classes", classes, 1, 1_000_000)
         try OptionCheck.closed("--batch-size", batchSize, 1, 65_536)
         try OptionCheck.closed("--steps", steps, 1, 1_000_000)
+        try OptionCheck.closed("--thin-fraction", Double(thinFraction), 0.01, 1)
+        _ = try parsedMethods()
     }
-    @Flag(help: "Print JSON.") var json = false
+
+    func parsedMethods() throws -> [TrainStepMethod] {
+        try methods.split(separator: ",").map { name in
+            guard let m = TrainStepMethod(rawValue: String(name)) else {
+                throw ValidationError("--methods: unknown method '\(name)'; known: \(TrainStepMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return m
+        }
+    }
+
+    func pad(_ s: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - s.count)) + s }
 
     func run() throws {
         let s = try parseShape(input)
         let cfg = ModelConfig(architecture: model, inputChannels: s.c, inputHeight: s.h, inputWidth: s.w, classes: classes)
-        let r = try TrainBenchmark.run(model: cfg, batchSize: batchSize, steps: steps)
+        let r = try TrainBenchmark.run(model: cfg, batchSize: batchSize, methods: try parsedMethods(), steps: steps, thinFraction: thinFraction)
+        let reference = torch ? TorchReference.trainStep(model: model, input: input, classes: classes, batchSize: batchSize,
+                                                          threads: r.threads, steps: steps) : nil
         if json {
-            print(String(decoding: try JSONEncoder.sorted.encode(r), as: UTF8.self))
-        } else {
-            print("\(r.model) \(r.input) batch \(r.batchSize), \(r.threads) threads: median step \(f(r.medianStepMs, 1)) ms")
-            print("training images per second: \(f(r.imagesPerSecond, 1))")
+            var object = try JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(r)) as! [String: Any]
+            if let reference { object["torch"] = reference.json }
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            return
+        }
+        print("\(r.model) \(r.input) batch \(r.batchSize), \(r.threads) threads, \(steps) interleaved steps per method (medians)")
+        print("method           step ms   img/s   time vs dense   macs vs dense")
+        for row in r.rows {
+            let name = row.method.padding(toLength: 15, withPad: " ", startingAt: 0)
+            let cells = [pad(f(row.medianStepMs, 1), 7), pad(f(row.imagesPerSecond, 1), 6),
+                         pad(f(row.stepsPerDenseStep, 2) + "x", 14), pad(f(row.macsVsDense, 2) + "x", 14)]
+            print(name + "  " + cells.joined(separator: "  "))
+        }
+        if let reference {
+            switch reference {
+            case let .measured(ips, ms, version):
+                print("pytorch \(version) dense: \(f(ms, 1)) ms, \(f(ips, 1)) img/s; dynaslim dense / pytorch dense: "
+                      + "\(f((r.row(TrainStepMethod.dense)?.imagesPerSecond ?? 0) / ips, 2))x")
+            case let .skipped(why): print("pytorch: skipped (\(why))")
+            }
         }
     }
 }

@@ -41,7 +41,7 @@ struct OracleAndDistillationTests {
     func recalibration() throws {
         let (run, train, _) = try trainedRun()
         let net = run.network
-        let bns = TrainingRun.batchNorms(net.body)
+        let bns = net.batchNorms
         let data = train.prefix(64)
         try OracleEvaluator.recalibrate(net, bns: bns, fractions: [Float](repeating: 1, count: net.gated.count), data: data,
                                         normalization: run.normalization, augmentation: .none, batchSize: 16)
