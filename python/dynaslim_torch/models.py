@@ -24,6 +24,7 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, mid, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid)
+        self.relu1 = nn.ReLU()  # a hook point for channel gates (no state_dict entries)
         self.conv2 = nn.Conv2d(mid, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.stride, self.in_planes, self.planes = stride, in_planes, planes
@@ -35,7 +36,7 @@ class BasicBlock(nn.Module):
         return F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, extra // 2, extra - extra // 2))
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
 
@@ -75,7 +76,7 @@ class MCifarNet(nn.Module):
         widths, layers, c_in = widths or {}, [], in_channels
         for k, (c, s, p) in enumerate(self.SPEC):
             out = widths.get(f"features.{len(layers) + 1}", c)
-            layers += [nn.Conv2d(c_in, out, 3, s, p, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(c_in, out, 3, s, p, bias=False), nn.BatchNorm2d(out), nn.ReLU()]
             if k in (2, 5):
                 layers.append(nn.Dropout(dropout))
             c_in = out
@@ -98,13 +99,39 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2, 2))
                 continue
             out = widths.get(f"feature.{len(layers) + 1}", v)
-            layers += [nn.Conv2d(c_in, out, 3, 1, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(c_in, out, 3, 1, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU()]
             c_in = out
         self.feature = nn.Sequential(*layers)
         self.classifier = nn.Linear(c_in, classes)
 
     def forward(self, x):
         return self.classifier(F.adaptive_avg_pool2d(self.feature(x), 1).flatten(1))
+
+
+class GatedLayer:
+    """A prunable channel set, as Sources/DynaSlimNN/Network.swift's GatedLayer: producer conv -> BN
+    (importance |gamma|) -> ReLU (where gates multiply) -> consumer (conv input channels or the
+    classifier's features)."""
+
+    def __init__(self, name, producer, bn, relu, consumer):
+        self.name, self.producer, self.bn, self.relu, self.consumer = name, producer, bn, relu, consumer
+
+
+def gated_layers(model):
+    """The model's gated layers in forward order (ResNet: each block's bn1; M-CifarNet / VGG: every BN)."""
+    if isinstance(model, CifarResNet):
+        out = []
+        for s in (1, 2, 3):
+            for i, b in enumerate(getattr(model, f"layer{s}")):
+                out.append(GatedLayer(f"layer{s}.{i}.bn1", b.conv1, b.bn1, b.relu1, b.conv2))
+        return out
+    seq, prefix = (model.features, "features") if isinstance(model, MCifarNet) else (model.feature, "feature")
+    idx = [i for i, m in enumerate(seq) if isinstance(m, nn.Conv2d)]
+    out = []
+    for k, i in enumerate(idx):
+        consumer = seq[idx[k + 1]] if k + 1 < len(idx) else model.classifier
+        out.append(GatedLayer(f"{prefix}.{i + 1}", seq[i], seq[i + 1], seq[i + 2], consumer))
+    return out
 
 
 def build_model(config):

@@ -1,0 +1,168 @@
+import Foundation
+import Testing
+import DynaSlimCore
+import DynaSlimIO
+import DynaSlimNN
+import DynaSlimSlimming
+@testable import DynaSlimTrain
+
+/// The contract between the Swift trainer/engine and the PyTorch package (python/dynaslim_torch): the same
+/// checkpoint gives the same eval logits and masks, and one training step from the same weights and batch
+/// gives the same loss and gradients, for dense, static NS (a thinned model), dynamic slimming (variance and
+/// uniform rules) and FBS. Random weights, gammas of both signs and non-trivial BN statistics, so masks and
+/// thresholds differ per input.
+///
+/// Tolerances, and why: logits within 1e-4 (float32 convs summed in different orders: ~1e-6 relative on
+/// these sizes); gradients within 1e-3 of each tensor's largest entry (batch-norm backward reduces over
+/// n * H * W values per channel and the gate rule chains sigmoids, so float32 reorderings reach ~1e-5
+/// relative; 1e-3 still fails on any wrong term, whose error is of the tensor's own scale).
+@Suite("PyTorch parity", .serialized)
+struct TorchParityTests {
+    static let repo = CrashSafetyTests.repo
+    static var skipReason: String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import torch, safetensors, numpy"]
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return "no python3" }
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? nil : "python3 lacks torch / safetensors / numpy (pip install torch safetensors numpy)"
+    }
+
+    enum Kind: String, CaseIterable { case dense, staticThin, dynamicVariance, dynamicUniform, fbs }
+
+    func python(_ args: [String]) throws -> (Int32, String) {
+        let p = Process(), out = Pipe(), err = Pipe()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-m", "dynaslim_torch.parity"] + args
+        var env = ProcessInfo.processInfo.environment
+        env["PYTHONPATH"] = Self.repo.appendingPathComponent("python").path
+        p.environment = env
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self) + String(decoding: e, as: UTF8.self))
+    }
+
+    /// A network with randomized gammas (both signs), betas and running statistics.
+    func randomNetwork(_ cfg: ModelConfig, rng: inout SplitMix64) throws -> Network {
+        let net = try ModelZoo.build(cfg, seed: 7)
+        for (name, p) in net.namedParameters where name.contains("bn") || name.hasPrefix("features.") && p.shape.count == 1 {
+            for i in p.value.indices { p.value[i] = name.hasSuffix("weight") ? (rng.nextFloat() * 1.2 + 0.1) * (rng.nextFloat() < 0.3 ? -1 : 1) : rng.nextNormal() * 0.1 }
+        }
+        for (name, b) in net.namedBuffers {
+            if name.hasSuffix("running_mean") { for i in b.value.indices { b.value[i] = rng.nextNormal() * 0.1 } }
+            if name.hasSuffix("running_var") { for i in b.value.indices { b.value[i] = 0.5 + rng.nextFloat() } }
+        }
+        return net
+    }
+
+    struct Model { var network: Network; var dynamic: DynamicModel?; var fbs: FBSModel?; var metadata: [String: String]; var extra: [NamedTensor] }
+
+    func make(_ kind: Kind, arch: String, rng: inout SplitMix64) throws -> Model {
+        let cfg = ModelConfig(architecture: arch, inputHeight: 16, inputWidth: 16, dropout: 0)
+        var net = try randomNetwork(cfg, rng: &rng)
+        switch kind {
+        case .dense: return Model(network: net, metadata: [:], extra: [])
+        case .staticThin:
+            net = try StaticSlimming.thin(net, plan: try StaticSlimming.plan(net, ratio: 0.5))
+            return Model(network: net, metadata: [:], extra: [])
+        case .dynamicVariance, .dynamicUniform:
+            var d = DynamicConfig()
+            d.rateTarget = kind == .dynamicVariance ? .variance : .uniform
+            let dyn = try DynamicModel(network: net, config: d)
+            // Thresholds that differ per input and across the gamma range.
+            for (name, p) in dyn.predictor.namedParameters where name.hasPrefix("predictor.fc") {
+                for i in p.value.indices { p.value[i] = rng.nextNormal() * (name.hasSuffix("bias") ? 1 : 0.5) }
+            }
+            let extra = dyn.predictor.namedParameters.map { NamedTensor(name: $0.0, shape: $0.1.shape, values: $0.1.value) }
+                + dyn.predictor.namedBuffers.map { NamedTensor(name: $0.0, shape: $0.1.shape, dtype: $0.0.hasSuffix("num_batches_tracked") ? .i64 : .f32, values: $0.1.value) }
+            let json = String(decoding: try JSONEncoder.sorted.encode(d), as: UTF8.self)
+            return Model(network: net, dynamic: dyn, metadata: [DynamicCheckpoint.configKey: json], extra: extra)
+        case .fbs:
+            let f = FBSConfig(density: 0.5, epochRatio: 0.5, lambda: 1e-3)
+            let fbs = FBSModel(network: net, config: f)
+            // Saliencies around 1 that still reorder channels per input (larger ones compound over eight layers).
+            for (name, p) in fbs.predictorParameters {
+                for i in p.value.indices { p.value[i] = name.hasSuffix("bias") ? 1 + rng.nextNormal() * 0.3 : rng.nextNormal() * 0.05 }
+            }
+            let extra = fbs.predictorParameters.map { NamedTensor(name: $0.0, shape: $0.1.shape, values: $0.1.value) }
+            let json = String(decoding: try JSONEncoder.sorted.encode(f), as: UTF8.self)
+            return Model(network: net, fbs: fbs, metadata: [DynamicCheckpoint.fbsKey: json], extra: extra)
+        }
+    }
+
+    func writeFloats(_ v: [Float], _ path: String) throws { try v.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path)) } }
+
+    @Test("eval logits, masks and one training step agree with PyTorch",
+          arguments: [("resnet8", Kind.dense), ("resnet8", .staticThin), ("resnet8", .dynamicVariance), ("resnet8", .dynamicUniform),
+                      ("resnet8", .fbs), ("mcifarnet", .dense), ("mcifarnet", .dynamicVariance), ("mcifarnet", .fbs)])
+    func parity(arch: String, kind: Kind) throws {
+        if let reason = Self.skipReason { print("skipped: \(reason)"); return }
+        var rng = SplitMix64(seed: UInt64(Kind.allCases.firstIndex(of: kind)! * 31 + arch.count))
+        let m = try make(kind, arch: arch, rng: &rng)
+        let dir = NSTemporaryDirectory() + "dynaslim-parity-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let ckpt = dir + "/model.safetensors"
+        try Checkpoint.save(m.network, to: ckpt, metadata: m.metadata, extraTensors: m.extra)
+        let n = 6, s = m.network.config.inputShape, C = m.network.config.classes
+        let x = (0..<(n * s.count)).map { _ in rng.nextNormal() }
+        let labels = (0..<n).map { _ in Int32(rng.nextInt(below: C)) }
+        try writeFloats(x, dir + "/x.f32")
+        try labels.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: dir + "/y.i32")) }
+        let te: Float = 0.4
+        let (status, json) = try python([ckpt, dir + "/x.f32", dir + "/y.i32", "\(n)", dir + "/grads.safetensors",
+                                         "--target", "\(te)", "--density", "0.5"])
+        try #require(status == 0, "python: \(json)")
+
+        // Eval: logits and, for dynamic models, kept channels per sample and layer.
+        let logits: [Float] = try x.withUnsafeBufferPointer { xp in
+            if let d = m.dynamic { return Array(try d.forward(images: xp, n: n, mode: .eval).buffer) }
+            if let f = m.fbs { return Array(try f.forward(images: xp, n: n, mode: .eval).buffer) }
+            return Array(try m.network.forward(images: xp, n: n, mode: .eval).buffer)
+        }
+        let out = try JSONSerialization.jsonObject(with: Data(json.split(separator: "\n").first!.utf8)) as! [String: Any]
+        let torchLogits = (out["logits"] as! [[Double]]).flatMap { $0.map(Float.init) }
+        #expect(torchLogits.count == logits.count)
+        let worstLogit = zip(logits, torchLogits).map { abs($0 - $1) }.max() ?? 0
+        #expect(worstLogit <= 1e-4, "\(arch) \(kind): logits differ by \(worstLogit)")
+        if let d = m.dynamic {
+            let kept = (out["kept"] as! [[Int]]).flatMap { $0 }
+            #expect(kept == d.kept.map { Int($0) }, "\(arch) \(kind): kept channels differ")
+            #expect(Set(kept).count > 1, "the masks should vary")
+        }
+
+        // One training step: loss and every parameter's gradient.
+        var probs = [Float](repeating: 0, count: n * C), g = [Float](repeating: 0, count: n * C)
+        if let f = m.fbs { f.density = 0.5 }
+        let trainLogits: Activation = try x.withUnsafeBufferPointer { xp in
+            if let d = m.dynamic { return try d.forward(images: xp, n: n, mode: .train) }
+            return try m.network.forward(images: xp, n: n, mode: .train)
+        }
+        let loss = try labels.withUnsafeBufferPointer { lp in try probs.withUnsafeMutableBufferPointer { pp in try g.withUnsafeMutableBufferPointer { gp in
+            try SoftmaxCrossEntropy.forwardBackward(batch: n, classes: C, logits: trainLogits.buffer, labels: lp, logitsGrad: gp, probabilities: pp)
+        } } }
+        try g.withUnsafeMutableBufferPointer { try m.network.backward(logitsGrad: Activation(n: n, c: C, h: 1, w: 1, pointer: $0.baseAddress!)) }
+        var params = m.network.namedParameters
+        if let d = m.dynamic {
+            _ = try probs.withUnsafeBufferPointer { try d.backward(probabilities: $0.baseAddress!, classes: C, scheduledTarget: te) }
+            params = d.namedParameters
+        }
+        if let f = m.fbs { f.backward(); params = f.namedParameters }
+        let (tensors, meta) = try SafeTensors.read(dir + "/grads.safetensors")
+        let torchLoss = Float(meta["loss"] ?? "") ?? .nan
+        #expect(abs(torchLoss - loss) <= 1e-4 * max(1, abs(loss)), "\(arch) \(kind): loss \(loss) vs \(torchLoss)")
+        let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0.values) })
+        for (name, p) in params {
+            let t = try #require(byName["grad." + name], "\(name) missing on the PyTorch side")
+            let scale = max(1e-6, p.grad.map(abs).max() ?? 0)
+            let worst = zip(p.grad, t).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-3 * scale, "\(arch) \(kind) \(name): gradient differs by \(worst) at scale \(scale)")
+        }
+        #expect(byName.count == params.count)
+        // The gate paths are exercised, not vacuous.
+        if m.dynamic != nil { #expect(params.contains { $0.0.hasPrefix("predictor.fc") && $0.1.grad.contains { $0 != 0 } }) }
+        if m.fbs != nil { #expect(params.contains { $0.0.hasPrefix("fbs.") && $0.1.grad.contains { $0 != 0 } }) }
+    }
+}
