@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import DynaSlimCore
+import DynaSlimData
 import DynaSlimIO
 import DynaSlimNN
 import DynaSlimSlimming
@@ -164,5 +165,82 @@ struct TorchParityTests {
         // The gate paths are exercised, not vacuous.
         if m.dynamic != nil { #expect(params.contains { $0.0.hasPrefix("predictor.fc") && $0.1.grad.contains { $0 != 0 } }) }
         if m.fbs != nil { #expect(params.contains { $0.0.hasPrefix("fbs.") && $0.1.grad.contains { $0 != 0 } }) }
+    }
+}
+
+/// The PyTorch trainer (python -m dynaslim_torch.train) on real Fashion-MNIST images: two processes under
+/// torchrun (gloo on loopback, global-batch batch norm) reach the single-process run's checkpoint, and what
+/// each method trains loads on the Swift side with the accuracy the PyTorch side reported.
+@Suite("PyTorch trainer", .serialized)
+struct TorchTrainerTests {
+    static var skipReason: String? {
+        if let r = TorchParityTests.skipReason { return r }
+        if !FileManager.default.fileExists(atPath: CrashSafetyTests.fashion) { return "Fashion-MNIST is not installed at \(CrashSafetyTests.fashion)" }
+        return nil
+    }
+
+    func launch(_ args: [String], torchrun: Bool = false) throws -> (Int32, String) {
+        let p = Process(), out = Pipe()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = torchrun ? ["python3", "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "\(29600 + Int.random(in: 0..<300))", "-m", "dynaslim_torch.train"] + args
+                               : ["python3", "-m", "dynaslim_torch.train"] + args
+        var env = ProcessInfo.processInfo.environment
+        env["PYTHONPATH"] = TorchParityTests.repo.appendingPathComponent("python").path
+        p.environment = env
+        p.standardOutput = out; p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static let common = ["--dataset", "fashion-mnist", "--model", "resnet8", "--epochs", "1", "--limit-train", "192", "--limit-test", "128",
+                         "--batch-size", "64", "--lr", "0.05", "--threads", "1"]
+
+    @Test("torchrun with 2 processes (gloo, CPU) gives the single-process checkpoint for the same global batch")
+    func ddpMatchesSingleProcess() throws {
+        if let reason = Self.skipReason { print("skipped: \(reason)"); return }
+        let dir = NSTemporaryDirectory() + "dynaslim-ddp-\(UUID().uuidString)"
+        let (s1, o1) = try launch(Self.common + ["--out", dir + "/one"])
+        try #require(s1 == 0, "single process: \(o1)")
+        let (s2, o2) = try launch(Self.common + ["--out", dir + "/two"], torchrun: true)
+        try #require(s2 == 0, "torchrun: \(o2)")
+        let one = try SafeTensors.read(dir + "/one/model.safetensors").tensors, two = try SafeTensors.read(dir + "/two/model.safetensors").tensors
+        #expect(one.map(\.name) == two.map(\.name))
+        // Three steps of SGD from the same start: float summation order is the only difference (one step
+        // agrees to ~4e-7; the steps compound it).
+        for (a, b) in zip(one, two) {
+            let scale = max(1, a.values.map(abs).max() ?? 0)
+            let worst = zip(a.values, b.values).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-4 * scale, "\(a.name): \(worst)")
+        }
+        #expect(one.first { $0.name == "bn1.num_batches_tracked" }?.values == [3])
+    }
+
+    @Test("dense, dynamic and FBS runs trained in PyTorch load in Swift with the accuracy PyTorch measured", arguments: ["dense", "dynamic", "fbs"])
+    func trainedInTorchLoadsInSwift(method: String) throws {
+        if let reason = Self.skipReason { print("skipped: \(reason)"); return }
+        let dir = NSTemporaryDirectory() + "dynaslim-torchrun-\(UUID().uuidString)"
+        let (s, o) = try launch(Self.common + ["--method", method, "--out", dir])
+        try #require(s == 0, "train: \(o)")
+        let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [String: Any]
+        let torchAccuracy = last["test_accuracy"] as! Double
+        let path = dir + "/model.safetensors"
+        let test = try DatasetCatalog.load(.fashionMNIST, path: CrashSafetyTests.fashion, train: false).prefix(128)
+        let meta = try SafeTensors.read(path).metadata
+        let normalization = try JSONDecoder().decode(Normalization.self, from: Data(meta["dynaslim.normalization"]!.utf8))
+        let accuracy: Double
+        switch method {
+        case "dynamic":
+            let d = try #require(try DynamicCheckpoint.load(path)).model
+            accuracy = try DynamicEvaluator.evaluate(d, dataset: test, normalization: normalization).accuracy
+        case "fbs":
+            let f = try #require(try DynamicCheckpoint.loadFBS(path))
+            accuracy = try Evaluator.evaluate(f.network, dataset: test, normalization: normalization).accuracy
+        default:
+            accuracy = try Evaluator.evaluate(try Checkpoint.load(path).network, dataset: test, normalization: normalization).accuracy
+        }
+        #expect(abs(accuracy - torchAccuracy) < 1e-9, "\(method): Swift \(accuracy) vs PyTorch \(torchAccuracy)")
     }
 }

@@ -30,6 +30,7 @@ class DynamicNet(nn.Module):
         c, h, w = model_config.get("inputChannels", 3), model_config.get("inputHeight", 32), model_config.get("inputWidth", 32)
         self.predictor = ThresholdPredictor(c, h, w, len(self.gated), self.config["predictorWidth"], self.config["predictorBiasInit"])
         self.accounting = MACAccounting(backbone, self.gated, (c, h, w))
+        self._input_shape = (c, h, w)
         self.fixed_thresholds = None  # the static control: one threshold per layer for every input
         self._gates = [None] * len(self.gated)
         self.soft, self.kept, self.thresholds = [], None, None
@@ -90,6 +91,11 @@ class DynamicNet(nn.Module):
         stats = {"soft_rate": soft.mean().item(), "hard_rate": hard.mean().item(), "expected_rate": R.mean().item(),
                  "rate_loss": rate_loss.item()}
         return rate_loss + l1, stats
+
+    def predictor_macs(self):
+        from .accounting import layer_macs
+        c, h, w = self._input_shape
+        return sum(layer_macs(self.predictor, (c, h, w)).values())
 
     def macs_per_sample(self):
         """Backbone MACs per image of each sample of the last forward."""

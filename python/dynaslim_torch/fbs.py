@@ -64,6 +64,9 @@ class FBSNet(nn.Module):
         # In float32, rounded up, as the Swift side computes it.
         return max(1, min(channels, math.ceil(float(np.float32(self.density) * np.float32(channels)))))
 
+    def predictor_macs(self):
+        return sum(p.in_features * p.out_features for p in self.predictors)
+
     def scheduled_density(self, progress, epochs):
         ramp = self.config["epochRatio"] * epochs
         f = 1.0 if ramp <= 0 else min(1.0, progress / ramp)
