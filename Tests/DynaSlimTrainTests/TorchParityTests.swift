@@ -30,7 +30,7 @@ struct TorchParityTests {
         return p.terminationStatus == 0 ? nil : "python3 lacks torch / safetensors / numpy (pip install torch safetensors numpy)"
     }
 
-    enum Kind: String, CaseIterable { case dense, staticThin, dynamicVariance, dynamicUniform, fbs }
+    enum Kind: String, CaseIterable { case dense, staticThin, dynamicVariance, dynamicUniform, fbs, distilled, sandwich }
 
     func python(_ args: [String]) throws -> (Int32, String) {
         let p = Process(), out = Pipe(), err = Pipe()
@@ -65,7 +65,7 @@ struct TorchParityTests {
         let cfg = ModelConfig(architecture: arch, inputHeight: 16, inputWidth: 16, dropout: 0)
         var net = try randomNetwork(cfg, rng: &rng)
         switch kind {
-        case .dense: return Model(network: net, metadata: [:], extra: [])
+        case .dense, .distilled, .sandwich: return Model(network: net, metadata: [:], extra: [])
         case .staticThin:
             net = try StaticSlimming.thin(net, plan: try StaticSlimming.plan(net, ratio: 0.5))
             return Model(network: net, metadata: [:], extra: [])
@@ -98,7 +98,8 @@ struct TorchParityTests {
 
     @Test("eval logits, masks and one training step agree with PyTorch",
           arguments: [("resnet8", Kind.dense), ("resnet8", .staticThin), ("resnet8", .dynamicVariance), ("resnet8", .dynamicUniform),
-                      ("resnet8", .fbs), ("mcifarnet", .dense), ("mcifarnet", .dynamicVariance), ("mcifarnet", .fbs)])
+                      ("resnet8", .fbs), ("resnet8", .distilled), ("resnet8", .sandwich), ("mcifarnet", .dense), ("mcifarnet", .dynamicVariance),
+                      ("mcifarnet", .fbs), ("mcifarnet", .sandwich)])
     func parity(arch: String, kind: Kind) throws {
         if let reason = Self.skipReason { print("skipped: \(reason)"); return }
         var rng = SplitMix64(seed: UInt64(Kind.allCases.firstIndex(of: kind)! * 31 + arch.count))
@@ -113,8 +114,26 @@ struct TorchParityTests {
         try writeFloats(x, dir + "/x.f32")
         try labels.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: dir + "/y.i32")) }
         let te: Float = 0.4
+        var extraArgs: [String] = []
+        var distiller: Distiller?
+        if kind == .distilled {
+            // The teacher: another random network of the same architecture, saved beside the student.
+            var trng = SplitMix64(seed: 99)
+            let teacher = try randomNetwork(m.network.config, rng: &trng)
+            try Checkpoint.save(teacher, to: dir + "/teacher.safetensors")
+            distiller = try Distiller(config: DistillationConfig(teacher: dir + "/teacher.safetensors", alpha: 0.7, temperature: 3),
+                                      student: m.network.config)
+            extraArgs = ["--teacher", dir + "/teacher.safetensors", "--kd-alpha", "0.7", "--kd-temperature", "3"]
+        }
+        let slimmable = SlimmableConfig(minWidth: 0.25, randomWidths: 2)
+        var widthRNG = SplitMix64(seed: 5), drawn = widthRNG
+        if kind == .sandwich {
+            let widths = SlimmableWidths.sandwich(slimmable, layers: m.network.gated.count, rng: &drawn)
+            try JSONSerialization.data(withJSONObject: widths.map { $0.map(Double.init) }).write(to: URL(fileURLWithPath: dir + "/widths.json"))
+            extraArgs = ["--sandwich", dir + "/widths.json"]
+        }
         let (status, json) = try python([ckpt, dir + "/x.f32", dir + "/y.i32", "\(n)", dir + "/grads.safetensors",
-                                         "--target", "\(te)", "--density", "0.5"])
+                                         "--target", "\(te)", "--density", "0.5"] + extraArgs)
         try #require(status == 0, "python: \(json)")
 
         // Eval: logits and, for dynamic models, kept channels per sample and layer.
@@ -141,10 +160,19 @@ struct TorchParityTests {
             if let d = m.dynamic { return try d.forward(images: xp, n: n, mode: .train) }
             return try m.network.forward(images: xp, n: n, mode: .train)
         }
-        let loss = try labels.withUnsafeBufferPointer { lp in try probs.withUnsafeMutableBufferPointer { pp in try g.withUnsafeMutableBufferPointer { gp in
+        var loss = try labels.withUnsafeBufferPointer { lp in try probs.withUnsafeMutableBufferPointer { pp in try g.withUnsafeMutableBufferPointer { gp in
             try SoftmaxCrossEntropy.forwardBackward(batch: n, classes: C, logits: trainLogits.buffer, labels: lp, logitsGrad: gp, probabilities: pp)
         } } }
+        if let distiller {
+            loss = try x.withUnsafeBufferPointer { xp in try g.withUnsafeMutableBufferPointer { gp in
+                try distiller.blend(images: xp, n: n, logits: trainLogits.buffer, crossEntropy: loss, logitsGrad: gp.baseAddress!)
+            } }
+        }
         try g.withUnsafeMutableBufferPointer { try m.network.backward(logitsGrad: Activation(n: n, c: C, h: 1, w: 1, pointer: $0.baseAddress!)) }
+        if kind == .sandwich {
+            let step = try SandwichStep(config: slimmable, network: m.network, execution: .thin)
+            try x.withUnsafeBufferPointer { xp in try probs.withUnsafeBufferPointer { pp in try step.run(images: xp, n: n, teacher: pp, rng: &widthRNG) } }
+        }
         var params = m.network.namedParameters
         if let d = m.dynamic {
             _ = try probs.withUnsafeBufferPointer { try d.backward(probabilities: $0.baseAddress!, classes: C, scheduledTarget: te) }

@@ -7,6 +7,10 @@
          plus the gate loss at scheduled target TE (dynamic) or the saliency L1 at density D (FBS).
          LABELS: int32 [N]. Writes OUT (safetensors: "grad.<name>" per parameter under DynaSlim's names,
          metadata "loss"). One process for both: importing torch is most of the cost.
+      --teacher T --kd-alpha A --kd-temperature K: the step's loss blends distillation from checkpoint T.
+      --sandwich FILE: a slimmable step: after the full width, the widths in FILE (JSON, one list of
+      per-layer fractions per pass) as |gamma|-prefix masks, each distilled from the full width's softmax,
+      running BN statistics untouched (the Swift SandwichStep).
 """
 import argparse
 import json
@@ -19,6 +23,7 @@ from safetensors.torch import save_file
 from .checkpoint import load
 from .dynamic import DynamicNet
 from .fbs import FBSNet
+from .train import PrefixGates
 
 
 def images(path, n, cfg):
@@ -45,6 +50,10 @@ def main():
     ap.add_argument("--target", type=float, default=0.5)
     ap.add_argument("--density", type=float)
     ap.add_argument("--oracle")
+    ap.add_argument("--teacher")
+    ap.add_argument("--kd-alpha", type=float, default=0.9)
+    ap.add_argument("--kd-temperature", type=float, default=4.0)
+    ap.add_argument("--sandwich")
     a = ap.parse_args()
     model, meta = load(a.checkpoint)
     cfg = json.loads(meta["dynaslim.model"])
@@ -60,8 +69,16 @@ def main():
     model.train()
     if isinstance(model, FBSNet) and a.density is not None:
         model.density = a.density
+    prefix = PrefixGates(model) if a.sandwich else None
     logits = model(x)
     loss = F.cross_entropy(logits, y)
+    if a.teacher:
+        teacher, _ = load(a.teacher)
+        with torch.no_grad():
+            t = teacher(x)
+        T = a.kd_temperature
+        kd = F.kl_div(F.log_softmax(logits / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
+        loss = (1 - a.kd_alpha) * loss + a.kd_alpha * kd
     total = loss
     if isinstance(model, DynamicNet):
         oracle = torch.from_numpy(np.fromfile(a.oracle, dtype="<f4")) if a.oracle else None
@@ -70,6 +87,15 @@ def main():
     elif isinstance(model, FBSNet):
         total = total + model.fbs_loss()
     total.backward()
+    if prefix:
+        q = torch.softmax(logits.detach(), 1)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = 0.0
+        for w in json.load(open(a.sandwich)):
+            prefix.set(w)
+            (-(q * F.log_softmax(model(x), 1)).sum(1).mean()).backward()
+        prefix.set(None)
     grads = {"grad." + k: (p.grad if p.grad is not None else torch.zeros_like(p)).detach().contiguous() for k, p in named_parameters(model)}
     save_file(grads, a.out, metadata={"loss": repr(loss.item())})
 

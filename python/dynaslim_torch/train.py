@@ -57,7 +57,8 @@ def parse(argv=None):
     ap.add_argument("--teacher"), ap.add_argument("--kd-alpha", type=float, default=0.9), ap.add_argument("--kd-temperature", type=float, default=4.0)
     ap.add_argument("--min-width", type=float, default=0.25), ap.add_argument("--random-widths", type=int, default=2)
     ap.add_argument("--target", type=float, default=0.5), ap.add_argument("--rate-target", default="variance", choices=["variance", "uniform", "oracle"])
-    ap.add_argument("--epoch-ratio", type=float, default=0.5), ap.add_argument("--oracle-rates", help="float32 file, one rate per training image")
+    ap.add_argument("--epoch-ratio", type=float, default=0.5)
+    ap.add_argument("--oracle-rates", help="the oracle rule's labels: a Swift run's oracle-rates.safetensors, or raw float32, one per training image")
     ap.add_argument("--density", type=float, default=0.5)
     ap.add_argument("--limit-train", type=int, default=0, help="use the first N training images (tests, smoke runs)")
     ap.add_argument("--limit-test", type=int, default=0)
@@ -99,6 +100,18 @@ def augment(u8, gen, pad=4):
     cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
     out = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
     return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
+def read_oracle_rates(path, images):
+    if not path:
+        raise SystemExit("--rate-target oracle needs --oracle-rates FILE")
+    if path.endswith(".safetensors"):
+        rates = ckpt.read(path)[0]["oracle_rates"].float()
+    else:
+        rates = torch.from_numpy(np.fromfile(path, dtype="<f4"))
+    if rates.numel() < images or not bool(((rates >= 0) & (rates <= 1)).all()):
+        raise SystemExit(f"{path}: {rates.numel()} rates in [0, 1] expected for {images} training images")
+    return rates[:images]
 
 
 def lr_at(base, t, epochs):
@@ -180,7 +193,7 @@ def main(argv=None):
         model = backbone
     prefix = PrefixGates(backbone) if a.method == "slimmable" else None
     gated = gated_layers(backbone)
-    oracle = torch.from_numpy(np.fromfile(a.oracle_rates, dtype="<f4")) if a.rate_target == "oracle" and a.method == "dynamic" else None
+    oracle = read_oracle_rates(a.oracle_rates, len(xtr)) if a.rate_target == "oracle" and a.method == "dynamic" else None
     teacher = None
     if a.teacher:
         teacher, _ = ckpt.load(a.teacher)
