@@ -257,6 +257,24 @@ struct TorchTrainerTests {
         #expect(one.first { $0.name == "bn1.num_batches_tracked" }?.values == [3])
     }
 
+    @Test("a PyTorch run stopped after an epoch and resumed reaches the uninterrupted run's checkpoint bit for bit")
+    func resumeIsExact() throws {
+        if let reason = Self.skipReason { print("skipped: \(reason)"); return }
+        let dir = NSTemporaryDirectory() + "dynaslim-torch-resume-\(UUID().uuidString)"
+        var args = Self.common + ["--method", "dynamic"]
+        args[args.firstIndex(of: "--epochs")! + 1] = "2"
+        let (s1, o1) = try launch(args + ["--out", dir + "/straight"])
+        try #require(s1 == 0, "straight: \(o1)")
+        let (s2, o2) = try launch(args + ["--out", dir + "/cut", "--stop-after", "1"])
+        try #require(s2 == 0, "first epoch: \(o2)")
+        #expect(try String(contentsOfFile: dir + "/cut/metrics.jsonl", encoding: .utf8).split(separator: "\n").count == 1)
+        let (s3, o3) = try launch(["--out", dir + "/cut", "--resume"])
+        try #require(s3 == 0, "resume: \(o3)")
+        let a = try SafeTensors.read(dir + "/straight/model.safetensors").tensors, b = try SafeTensors.read(dir + "/cut/model.safetensors").tensors
+        #expect(a.map(\.name) == b.map(\.name))
+        for (x, y) in zip(a, b) { #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name)") }
+    }
+
     @Test("dense, dynamic and FBS runs trained in PyTorch load in Swift with the accuracy PyTorch measured", arguments: ["dense", "dynamic", "fbs"])
     func trainedInTorchLoadsInSwift(method: String) throws {
         if let reason = Self.skipReason { print("skipped: \(reason)"); return }

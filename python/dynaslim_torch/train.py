@@ -67,6 +67,7 @@ def parse(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="CPU threads per process (0: torch's default)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs in this process (tests of --resume)")
     a = ap.parse_args(argv)
     for name, v, lo, hi in [("--epochs", a.epochs, 1, 100000), ("--batch-size", a.batch_size, 1, 1 << 16), ("--lr", a.lr, 0, 10),
                             ("--kd-alpha", a.kd_alpha, 0, 1), ("--density", a.density, 1e-6, 1), ("--min-width", a.min_width, 1e-6, 1),
@@ -150,8 +151,6 @@ def sandwich_widths(min_width, random_widths, layers, gen):
 def main(argv=None):
     a = parse(argv)
     rank, world, device = setup()
-    if a.threads:
-        torch.set_num_threads(a.threads)
     if a.batch_size % world:
         raise SystemExit(f"--batch-size {a.batch_size} must be a multiple of the {world} processes")
     os.makedirs(a.out, exist_ok=True)
@@ -160,7 +159,9 @@ def main(argv=None):
     if a.resume and state is None:
         raise SystemExit(f"{resume_path}: nothing to resume (no finished epoch)")
     if state is not None:
-        a = argparse.Namespace(**dict(state["args"], out=a.out, resume=True))
+        a = argparse.Namespace(**dict(state["args"], out=a.out, resume=True, stop_after=a.stop_after))
+    if a.threads:
+        torch.set_num_threads(a.threads)  # after resuming: the run's own setting (float sums depend on it)
 
     data_dir = a.data or default_data(a.dataset)
     xtr, ytr = datasets.load(a.dataset, data_dir, True)
@@ -250,7 +251,8 @@ def main(argv=None):
         kd = F.kl_div(F.log_softmax(logits / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
         return (1 - a.kd_alpha) * ce + a.kd_alpha * kd
 
-    while completed < a.epochs:
+    first = completed
+    while completed < a.epochs and not (a.stop_after and completed - first >= a.stop_after):
         epoch = completed + 1
         torch.manual_seed(a.seed * 7919 + epoch)  # dropout draws: a function of (seed, epoch)
         model.train()
@@ -365,7 +367,7 @@ def evaluate(model, backbone, x, y, epoch, lr, sums, train_seconds, t0, rate_sum
 def commit(a, model, cfg, norm, config, opt, epoch, metrics):
     """The epoch's commit: torch-resume.pt replaced atomically; then the derived model and metrics files."""
     buf = io.BytesIO()
-    torch.save({"args": {k: v for k, v in vars(a).items() if k not in ("out", "resume")}, "model": model.state_dict(),
+    torch.save({"args": {k: v for k, v in vars(a).items() if k not in ("out", "resume", "stop_after")}, "model": model.state_dict(),
                 "optimizer": opt.state_dict(), "epoch": epoch, "metrics": metrics}, buf)
     ckpt.write_atomic(os.path.join(a.out, "torch-resume.pt"), buf.getvalue())
     ckpt.write_atomic(os.path.join(a.out, "config.json"), json.dumps(config, indent=2, sort_keys=True).encode())
