@@ -5,7 +5,7 @@
 //   dense            the full network, cross-entropy
 //   static-thin      the network physically thinned to `thinFraction` of each gated layer (static NS's
 //                    fine-tuning step)
-//   sandwich-thin    a slimmable step: full width + narrowest + 2 random widths, the narrower ones run
+//   sandwich-thin    a slimmable step: full width + narrowest + random widths (2 by default), the narrower ones run
 //                    as thin networks (SandwichStep .thin, the trainer's default)
 //   sandwich-masked  the same step with the narrower widths as masks over the full width (its reference)
 //   dynamic          a dynamic-slimming step: predictor + per-input masks + the gate rule's backward
@@ -49,7 +49,7 @@ public struct TrainBenchmarkResult: Codable, Sendable {
 
 public enum TrainBenchmark {
     public static func run(model: ModelConfig, batchSize: Int, methods: [TrainStepMethod] = TrainStepMethod.allCases, steps: Int = 10,
-                           warmup: Int = 2, thinFraction: Float = 0.5) throws -> TrainBenchmarkResult {
+                           warmup: Int = 2, thinFraction: Float = 0.5, slimmable: SlimmableConfig = SlimmableConfig()) throws -> TrainBenchmarkResult {
         BLAS.setThreadCount(1)
         var rng = SplitMix64(seed: 3)
         let s = model.inputShape, C = model.classes, n = batchSize
@@ -91,10 +91,10 @@ public enum TrainBenchmark {
             case .sandwichThin, .sandwichMasked:
                 let net = try ModelZoo.build(model)
                 let sgd = SGD(parameters: net.namedParameters, config: SGDConfig())
-                let sandwich = try SandwichStep(config: SlimmableConfig(), network: net, execution: m == .sandwichThin ? .thin : .masked)
+                let sandwich = try SandwichStep(config: slimmable, network: net, execution: m == .sandwichThin ? .thin : .masked)
                 var widthRNG = SplitMix64(seed: 17)
                 macs[m] = net.macsPerImage
-                stepMacs[m] = m == .sandwichMasked ? Double(2 + SlimmableConfig().randomWidths) : 1 + (try sandwichMacs(net, draws: 200)) / fullMacs
+                stepMacs[m] = m == .sandwichMasked ? Double(2 + slimmable.randomWidths) : 1 + (try sandwichMacs(net, slimmable, draws: 200)) / fullMacs
                 steps_[m] = {
                     try denseStep({ try images.withUnsafeBufferPointer { try net.forward(images: $0, n: n, mode: .train) } },
                                   { try net.backward(logitsGrad: logitsGrad()) })
@@ -136,12 +136,12 @@ public enum TrainBenchmark {
     }
 
     /// Mean forward MACs per image of a sandwich step's narrower passes (narrowest + random widths).
-    static func sandwichMacs(_ net: Network, draws: Int) throws -> Double {
+    static func sandwichMacs(_ net: Network, _ slimmable: SlimmableConfig, draws: Int) throws -> Double {
         let runner = try ThinWidthRunner(full: net)
         runner.beginStep()
         var rng = SplitMix64(seed: 99), total = 0.0
         for _ in 0..<draws {
-            for w in SlimmableWidths.sandwich(SlimmableConfig(), layers: net.gated.count, rng: &rng) {
+            for w in SlimmableWidths.sandwich(slimmable, layers: net.gated.count, rng: &rng) {
                 try runner.prepare(fractions: w)
                 total += Double(runner.network.macsPerImage)
             }

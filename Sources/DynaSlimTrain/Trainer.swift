@@ -66,17 +66,14 @@ public final class TrainingRun {
     public let sgd: SGD
     public let normalization: Normalization
     public let trainSet: ImageDataset, testSet: ImageDataset
+    /// The training method (Methods/): dense, slimmable, dynamic or FBS.
+    public let method: TrainingMethod
     /// The threshold predictor and gating rule of a dynamic run.
-    public let dynamic: DynamicModel?
+    public var dynamic: DynamicModel? { (method as? DynamicMethod)?.model }
     /// The FBS saliency predictors of an FBS run.
-    public let fbs: FBSModel?
+    public var fbs: FBSModel? { (method as? FBSMethod)?.model }
     /// The frozen teacher of a distilled run.
     public let distiller: Distiller?
-    /// How a slimmable run executes its narrower sandwich widths: physically thin (the default) or as
-    /// masks over the full width (the reference; the same gradients up to float rounding). Set before `run`.
-    public var sandwichExecution = SandwichStep.Execution.thin
-    /// The oracle rule's per-training-image labels (OracleLabels), for dynamic runs that use it.
-    public internal(set) var oracleRates: [Float]?
     public private(set) var completedEpochs = 0
     /// Stop after this many epochs in this process (tests simulate an interruption with it).
     public var stopAfterEpochs: Int?
@@ -92,7 +89,8 @@ public final class TrainingRun {
     public var metricsPath: String { (directory as NSString).appendingPathComponent("metrics.jsonl") }
     public var configPath: String { (directory as NSString).appendingPathComponent("config.json") }
 
-    init(config: TrainConfig, directory: String, network: Network, train: ImageDataset, test: ImageDataset) throws {
+    init(config: TrainConfig, directory: String, network: Network, train: ImageDataset, test: ImageDataset,
+         sandwichExecution: SandwichStep.Execution = .thin) throws {
         self.config = config; self.directory = directory; self.network = network
         trainSet = train; testSet = test
         normalization = Normalization.fitted(to: train)
@@ -100,45 +98,9 @@ public final class TrainingRun {
         try DataCompatibility.check(model: network.config, dataset: test)
         try config.validate(file: (directory as NSString).appendingPathComponent("config.json"))
         distiller = try config.distillation.map { try Distiller(config: $0, student: network.config) }
-        if let f = config.fbs {
-            let model = FBSModel(network: network, config: f)
-            fbs = model
-            dynamic = nil
-            sgd = SGD(parameters: model.namedParameters, config: config.sgd)
-        } else if let d = config.dynamic {
-            fbs = nil
-            let model = try DynamicModel(network: network, config: d)
-            dynamic = model
-            sgd = SGD(parameters: model.namedParameters, config: config.sgd)
-            for (name, _) in model.predictor.namedParameters { sgd.lrMultipliers[name] = d.predictorLRMultiplier }
-        } else {
-            dynamic = nil; fbs = nil
-            sgd = SGD(parameters: network.namedParameters, config: config.sgd)
-        }
-    }
-
-    /// Copies predictor tensors (names starting with "predictor.") into the dynamic model.
-    func loadPredictor(_ tensors: [NamedTensor], file: String) throws {
-        if let fbs {
-            let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            for (name, p) in fbs.predictorParameters { if let t = byName[name], t.values.count == p.count { p.value = t.values } }
-            return
-        }
-        guard let dynamic else { return }
-        let byName = Dictionary(tensors.filter { $0.name.hasPrefix(ThresholdPredictor.prefix) }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        if byName.isEmpty { return }  // starting a dynamic run from a dense checkpoint: fresh predictor
-        for (name, p) in dynamic.predictor.namedParameters {
-            guard let t = byName[name], t.values.count == p.count else { throw CheckpointError.missingTensors(file: file, names: [name]) }
-            p.value = t.values
-        }
-        for (name, b) in dynamic.predictor.namedBuffers { if let t = byName[name], t.values.count == b.value.count { b.value = t.values } }
-    }
-
-    var predictorTensors: [NamedTensor] {
-        if let fbs { return fbs.predictorParameters.map { NamedTensor(name: $0.0, shape: $0.1.shape, values: $0.1.value) } }
-        guard let dynamic else { return [] }
-        return dynamic.predictor.namedParameters.map { NamedTensor(name: $0.0, shape: $0.1.shape, values: $0.1.value) }
-            + dynamic.predictor.namedBuffers.map { NamedTensor(name: $0.0, shape: $0.1.shape, dtype: $0.0.hasSuffix("num_batches_tracked") ? .i64 : .f32, values: $0.1.value) }
+        method = try TrainingMethods.make(config, network: network, sandwichExecution: sandwichExecution)
+        sgd = SGD(parameters: method.parameters, config: config.sgd)
+        for (name, m) in method.learningRateMultipliers { sgd.lrMultipliers[name] = m }
     }
 
     static func loadData(_ config: TrainConfig) throws -> (ImageDataset, ImageDataset) {
@@ -152,7 +114,8 @@ public final class TrainingRun {
     /// Starts a new run in `directory` (which must not already hold one). `network` overrides the
     /// freshly initialized model (e.g. weights from `--from`); datasets are loaded unless given.
     public static func create(config: TrainConfig, directory: String, network: Network? = nil, predictorTensors: [NamedTensor] = [],
-                              train: ImageDataset? = nil, test: ImageDataset? = nil) throws -> TrainingRun {
+                              train: ImageDataset? = nil, test: ImageDataset? = nil,
+                              sandwichExecution: SandwichStep.Execution = .thin) throws -> TrainingRun {
         let fm = FileManager.default
         if hasFinishedEpoch(directory: directory) {
             throw TrainError.runDirectory(path: directory, reason: "already holds a run; use --resume to continue it or choose another --out")
@@ -167,14 +130,10 @@ public final class TrainingRun {
         let net = try network ?? ModelZoo.build(model, seed: config.seed)
         var cfg = config
         cfg.model = net.config
-        let run = try TrainingRun(config: cfg, directory: directory, network: net, train: tr, test: te)
+        let run = try TrainingRun(config: cfg, directory: directory, network: net, train: tr, test: te, sandwichExecution: sandwichExecution)
         AtomicFile.removeStaleTemporaries(in: directory)
-        try run.loadPredictor(predictorTensors, file: config.initializedFrom ?? "--from")
-        if cfg.dynamic?.rateTarget == .oracle {
-            let rates = try OracleLabels.compute(net, train: tr, normalization: run.normalization, augmentation: cfg.augmentation)
-            try OracleLabels.save(rates, directory: directory)
-            run.oracleRates = rates
-        }
+        try run.method.loadExtraTensors(predictorTensors, file: config.initializedFrom ?? "--from")
+        try run.method.prepare(directory: directory, train: tr, normalization: run.normalization, augmentation: cfg.augmentation, resuming: false)
         try SafeTensors.atomicWrite(try prettyJSON(cfg), to: run.configPath)
         try? fm.removeItem(atPath: run.metricsPath)
         return run
@@ -208,8 +167,8 @@ public final class TrainingRun {
         let (tr, te): (ImageDataset, ImageDataset)
         if let train, let test { (tr, te) = (train, test) } else { (tr, te) = try loadData(config) }
         let run = try TrainingRun(config: config, directory: directory, network: net, train: tr, test: te)
-        try run.loadPredictor(tensors, file: resumePath)
-        if config.dynamic?.rateTarget == .oracle { run.oracleRates = try OracleLabels.load(directory: directory, images: tr.count) }
+        try run.method.loadExtraTensors(tensors, file: resumePath)
+        try run.method.prepare(directory: directory, train: tr, normalization: run.normalization, augmentation: config.augmentation, resuming: true)
         guard let done = meta["completed_epochs"].flatMap(Int.init), (1...config.epochs).contains(done) else {
             throw TrainError.resume(path: resumePath, reason: "completed_epochs \(meta["completed_epochs"] ?? "(missing)") is outside 1...\(config.epochs), the run's epochs")
         }
@@ -264,8 +223,7 @@ public final class TrainingRun {
     func checkpointMetadata() throws -> [String: String] {
         var meta = normalizationMetadata
         meta["completed_epochs"] = "\(completedEpochs)"
-        if let d = config.dynamic { meta[DynamicCheckpoint.configKey] = String(decoding: try JSONEncoder.sorted.encode(d), as: UTF8.self) }
-        if let f = config.fbs { meta[DynamicCheckpoint.fbsKey] = String(decoding: try JSONEncoder.sorted.encode(f), as: UTF8.self) }
+        meta.merge(try method.metadata()) { _, new in new }
         return meta
     }
 
@@ -283,7 +241,7 @@ public final class TrainingRun {
         let momentum = sgd.parameters.compactMap { name, p in
             sgd.momentumBuffers[name].map { NamedTensor(name: "momentum.\(name)", shape: p.shape, values: $0) }
         }
-        let resume = try Checkpoint.encode(network, metadata: meta, extraTensors: predictorTensors + momentum, file: resumePath)
+        let resume = try Checkpoint.encode(network, metadata: meta, extraTensors: method.extraTensors + momentum, file: resumePath)
         try AtomicFile.write(resume, to: resumePath, beforeStep: beforeFileOperation)
         committedMetrics = metrics
         try writeDerivedFiles()
@@ -291,7 +249,7 @@ public final class TrainingRun {
 
     /// model.safetensors and metrics.jsonl from the in-memory state of the last committed epoch.
     func writeDerivedFiles() throws {
-        let model = try Checkpoint.encode(network, metadata: try checkpointMetadata(), extraTensors: predictorTensors, file: modelPath)
+        let model = try Checkpoint.encode(network, metadata: try checkpointMetadata(), extraTensors: method.extraTensors, file: modelPath)
         try AtomicFile.write(model, to: modelPath, beforeStep: beforeFileOperation)
         try AtomicFile.write(Data(committedMetrics.utf8), to: metricsPath, beforeStep: beforeFileOperation)
     }
@@ -302,7 +260,6 @@ public final class TrainingRun {
                                  normalization: normalization, seed: config.seed, dropLast: trainSet.count >= 2 * config.batchSize)
         let C = network.config.classes, stepsPerEpoch = loader.batchesPerEpoch
         let gradBuffer = ScratchBuffer(capacity: config.batchSize * C), probBuffer = ScratchBuffer(capacity: config.batchSize * C)
-        let sandwich = try config.slimmable.map { try SandwichStep(config: $0, network: network, execution: sandwichExecution) }
         var epochsThisProcess = 0
         let runStart = DispatchTime.now().uptimeNanoseconds
         var imagesThisProcess = 0
@@ -313,15 +270,14 @@ public final class TrainingRun {
             loader.start(epoch: epoch)
             let t0 = DispatchTime.now().uptimeNanoseconds
             var lossSum = 0.0, correct = 0, seen = 0, step = 0
-            var rateSums = (soft: 0.0, hard: 0.0, expected: 0.0, loss: 0.0)
             var lr: Float = 0
+            method.beginEpoch()
             while let batch = loader.next() {
                 let n = batch.count
                 lr = config.schedule.rate(at: Double(epoch - 1) + Double(step) / Double(stepsPerEpoch))
                 let images = batch.images.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[0..<(n * trainSet.shape.count)]) }
-                if let fbs { fbs.density = fbs.scheduledDensity(progress: Double(epoch - 1) + Double(step) / Double(stepsPerEpoch), epochs: config.epochs) }
-                let logits = try dynamic.map { try $0.forward(images: images, n: n, mode: .train) }
-                    ?? network.forward(images: images, n: n, mode: .train)
+                method.beginStep(progress: Double(epoch - 1) + Double(step) / Double(stepsPerEpoch), epochs: config.epochs)
+                let logits = try method.forward(images: images, n: n, mode: .train)
                 let g = gradBuffer.reserve(n * C)
                 let probs = probBuffer.reserve(n * C)
                 var loss = try batch.labels.withUnsafeBufferPointer { lp in
@@ -336,19 +292,8 @@ public final class TrainingRun {
                 }
                 for j in 0..<n where Evaluator.argmax(logits.pointer, row: j, classes: C) == Int(batch.labels[j]) { correct += 1 }
                 try network.backward(logitsGrad: Activation(n: n, c: C, h: 1, w: 1, pointer: g))
-                fbs?.backward()
-                if let sandwich {
-                    var rng = SplitMix64(seed: config.seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(step) &* 7_777)
-                    try sandwich.run(images: images, n: n, teacher: UnsafeBufferPointer(start: probs, count: n * C), rng: &rng)
-                }
-                if let dynamic, let d = config.dynamic {
-                    let progress = Double(epoch - 1) + Double(step) / Double(stepsPerEpoch)
-                    let te = GateRule.scheduledTarget(d.target, progress: progress, epochRatio: d.epochRatio, epochs: config.epochs)
-                    let st = try dynamic.backward(probabilities: probs, classes: C, scheduledTarget: te,
-                                                  oracleRates: oracleRates.map { u in batch.indices.prefix(n).map { u[$0] } })
-                    rateSums.soft += st.softRate * Double(n); rateSums.hard += st.hardRate * Double(n)
-                    rateSums.expected += st.expectedRate * Double(n); rateSums.loss += st.rateLoss * Double(n)
-                }
+                try method.afterBackward(StepContext(images: images, n: n, probabilities: probs, classes: C, indices: batch.indices.prefix(n),
+                                                     epoch: epoch, step: step, stepsPerEpoch: stepsPerEpoch, epochs: config.epochs, seed: config.seed))
                 if config.sparsity > 0 { applySparsity(config.sparsity) }
                 sgd.step(learningRate: lr)
                 lossSum += Double(loss) * Double(n); seen += n; step += 1; imagesThisProcess += n
@@ -359,31 +304,15 @@ public final class TrainingRun {
                              runningAccuracy: Double(correct) / Double(seen), imagesPerSecond: ips, etaSeconds: remainingImages / max(ips, 1e-9)))
             }
             let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-            var dynEval: DynamicEvalResult?
-            let eval: (accuracy: Double, loss: Double)
-            if let dynamic {
-                let d = try DynamicEvaluator.evaluate(dynamic, dataset: testSet, normalization: normalization)
-                dynEval = d
-                eval = (d.accuracy, d.loss)
-            } else {
-                let e = try Evaluator.evaluate(network, dataset: testSet, normalization: normalization)
-                eval = (e.accuracy, e.loss)
-            }
             var m = EpochMetrics(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
-                                 testLoss: eval.loss, testAccuracy: eval.accuracy, learningRate: Double(lr),
-                                 seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9,
+                                 testLoss: 0, testAccuracy: 0, learningRate: Double(lr), seconds: 0,
                                  imagesPerSecond: Double(seen) / max(trainSeconds, 1e-9))
-            m.macsPerImage = fbs.map { Int($0.macsPerImage) } ?? network.macsPerImage
+            try method.evaluate(testSet, normalization: normalization, into: &m)
+            m.seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
             m.params = network.parameterCount
             var full = network.config
             full.widths = nil
             m.denseMacsPerImage = (try? ModelZoo.build(full))?.macsPerImage
-            if dynamic != nil {
-                let s = Double(max(seen, 1))
-                m.trainSoftRate = rateSums.soft / s; m.trainHardRate = rateSums.hard / s
-                m.trainExpectedRate = rateSums.expected / s; m.trainRateLoss = rateSums.loss / s
-                m.dynamicEval = dynEval
-            }
             completedEpochs = epoch
             try commitEpoch(m)
             epochsThisProcess += 1

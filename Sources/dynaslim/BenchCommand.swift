@@ -1,3 +1,4 @@
+import DynaSlimSlimming
 import ArgumentParser
 import DynaSlimCore
 import DynaSlimBench
@@ -91,6 +92,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Methods, comma-separated: \(TrainStepMethod.allCases.map(\.rawValue).joined(separator: ", ")).")
     var methods = TrainStepMethod.allCases.map(\.rawValue).joined(separator: ",")
     @Option(help: "Width of the static-thin row, a fraction of each gated layer's channels.") var thinFraction: Float = 0.5
+    @Option(help: "Sandwich rows: narrowest width, as a fraction of each gated layer's channels.") var minWidth: Float = 0.25
+    @Option(help: "Sandwich rows: random-width passes per step.") var randomWidths = 2
     @Flag(help: "Also measure PyTorch's dense step (same model, batch, threads) in this run.") var torch = false
     @Flag(help: "Print JSON.") var json = false
 
@@ -99,6 +102,8 @@ struct BenchTrain: ParsableCommand {
         try OptionCheck.closed("--batch-size", batchSize, 1, 65_536)
         try OptionCheck.closed("--steps", steps, 1, 1_000_000)
         try OptionCheck.closed("--thin-fraction", Double(thinFraction), 0.01, 1)
+        try OptionCheck.closed("--min-width", Double(minWidth), 0.01, 1)
+        try OptionCheck.closed("--random-widths", randomWidths, 0, 16)
         _ = try parsedMethods()
     }
 
@@ -116,7 +121,8 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         let s = try parseShape(input)
         let cfg = ModelConfig(architecture: model, inputChannels: s.c, inputHeight: s.h, inputWidth: s.w, classes: classes)
-        let r = try TrainBenchmark.run(model: cfg, batchSize: batchSize, methods: try parsedMethods(), steps: steps, thinFraction: thinFraction)
+        let r = try TrainBenchmark.run(model: cfg, batchSize: batchSize, methods: try parsedMethods(), steps: steps, thinFraction: thinFraction,
+                                       slimmable: SlimmableConfig(minWidth: minWidth, randomWidths: randomWidths))
         let reference = torch ? TorchReference.trainStep(model: model, input: input, classes: classes, batchSize: batchSize,
                                                           threads: r.threads, steps: steps) : nil
         if json {

@@ -127,8 +127,8 @@ struct DynamicRunTests {
 
         let resumed = try interruptedAndResumed(cfg, train: train, test: test, stopAfter: 2)
         expectIdentical(Checkpoint.stateDict(straight.network), Checkpoint.stateDict(resumed.network))
-        #expect(!straight.predictorTensors.isEmpty)
-        expectIdentical(straight.predictorTensors, resumed.predictorTensors)
+        #expect(!straight.method.extraTensors.isEmpty)
+        expectIdentical(straight.method.extraTensors, resumed.method.extraTensors)
 
         let (model, _) = try #require(try DynamicCheckpoint.load(straight.modelPath))
         let again = try DynamicEvaluator.evaluate(model, dataset: test, normalization: straight.normalization)
@@ -194,7 +194,7 @@ struct FBSRunTests {
 
         let resumed = try interruptedAndResumed(cfg, train: train, test: test, stopAfter: 1)
         expectIdentical(Checkpoint.stateDict(straight.network), Checkpoint.stateDict(resumed.network))
-        expectIdentical(straight.predictorTensors, resumed.predictorTensors)
+        expectIdentical(straight.method.extraTensors, resumed.method.extraTensors)
         let reloaded = try #require(try DynamicCheckpoint.loadFBS(straight.modelPath))
         let r = try Evaluator.evaluate(reloaded.network, dataset: test, normalization: straight.normalization)
         #expect(r.accuracy == last?.testAccuracy)
