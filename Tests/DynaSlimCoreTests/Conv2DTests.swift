@@ -20,6 +20,10 @@ struct Conv2DTests {
         Conv2DGeometry(batch: 1, inChannels: 2, inHeight: 1, inWidth: 1, outChannels: 2, kernel: 3, stride: 1, padding: 1),
         // Large plane: the direct 3x3 kernel's weight gradient path (>= 512 pixels), width not a multiple of 8.
         Conv2DGeometry(batch: 3, inChannels: 2, inHeight: 20, inWidth: 27, outChannels: 5, kernel: 3, stride: 1, padding: 1),
+        // 16-pixel-wide rows: with AVX-512 the 16-lane weight gradient from 256 pixels (16x16), grouped samples,
+        // and 32-wide rows with an output-channel count that leaves a tile of 1 (6 + 6 + 1).
+        Conv2DGeometry(batch: 5, inChannels: 3, inHeight: 16, inWidth: 16, outChannels: 7, kernel: 3, stride: 1, padding: 1),
+        Conv2DGeometry(batch: 2, inChannels: 2, inHeight: 32, inWidth: 32, outChannels: 13, kernel: 3, stride: 1, padding: 1),
     ]
 
     @Test("fast forward matches the naive twin", arguments: geometries)

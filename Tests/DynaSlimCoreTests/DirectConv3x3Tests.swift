@@ -156,7 +156,7 @@ struct DirectConv3x3Tests {
         #expect(!y[(2 * P)..<(5 * P)].contains(-7))
     }
 
-    @Test("weight gradient matches the naive backward (grouped samples, tail widths, both variants)", arguments: cases)
+    @Test("weight gradient matches the naive backward (grouped samples, tail widths, 16-lane / 8-lane / portable variants)", arguments: cases)
     func weightGradientMatchesNaive(c: Case) {
         let S = 3
         let g = Conv2DGeometry(batch: S, inChannels: c.inC, inHeight: c.h, inWidth: c.w, outChannels: c.outC, kernel: 3, stride: 1, padding: 1)
@@ -187,6 +187,7 @@ struct DirectConv3x3Tests {
         }
         #expect(TestSupport.relativeError(run(), ref) <= 1e-5, "\(c)")
         #expect(TestSupport.relativeError(DirectConv3x3.withPortableKernel { run() }, ref) <= 1e-5, "\(c), portable")
+        #expect(TestSupport.relativeError(DirectConv3x3.withoutAVX512Kernel { run() }, ref) <= 1e-5, "\(c), 8 lanes")
     }
 
     @Test("stride-2 phase planes and shortcut subsampling (vector deinterleave) equal their scalar twins, both variants",
