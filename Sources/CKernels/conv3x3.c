@@ -126,10 +126,13 @@ void ds_conv3x3s2_pad_rows_naive(long c0, long c1, long H, long W, const float *
 #undef DS_TARGET
 #define DS_HAVE_AVX512_VARIANT 1
 
-// 16 lanes: the stride-1 weight gradient for rows that are whole 16-lane vectors (W a multiple of 16). The
-// tile is 6 output channels x the 3 kx taps of one ky: 18 accumulators, 6 dy vectors and 3 shifted input
-// vectors of AVX-512's 32 registers; per output vector 9 loads feed 18 FMAs (the 8-lane tile: 6 loads, 9 FMAs).
-// Lanes are summed in a fixed tree, once per tile. Offsets come from the caller's tables as in wgrad_flat.
+// 16 lanes: the stride-1 weight gradient. The tile is 6 output channels x the 3 kx taps of one ky: 18
+// accumulators, 6 dy vectors and 3 shifted input vectors of AVX-512's 32 registers; per output vector 9 loads
+// feed 18 FMAs (the 8-lane tile: 6 loads, 9 FMAs). A row of W pixels is ceil(W / 16) vectors; the last one's dy
+// lanes past the row are masked to zero (so its input lanes there, finite padding or the next row, add nothing);
+// its input loads end at column (ceil(W / 16) - 1) * 16 + 17, which ds_conv3x3s1_wgrad16_applies keeps inside
+// the padded row. Lanes are summed in a fixed tree, once per tile. Offsets and masks come from tables built
+// once per call, as in wgrad_flat.
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) static inline __attribute__((always_inline)) float ds_sum16(v16f a) {
     const v8f h = __builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15);
     return ((h[0] + h[4]) + (h[1] + h[5])) + ((h[2] + h[6]) + (h[3] + h[7]));
@@ -137,14 +140,15 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) static inline __attribute__
 
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) static inline __attribute__((always_inline)) void wgrad16_flat(
     const long nm, long count, const float *xbase, const float *dy, long P, long c, long ky,
-    float *dw, long ldw, const long *xt, const long *dt) {
+    float *dw, long ldw, const long *xt, const long *dt, const unsigned short *mt) {
     v16f acc[6][3];
     for (long j = 0; j < 6; j++) for (long k = 0; k < 3; k++) acc[j][k] = (v16f)0.0f;
     for (long i = 0; i < count; i++) {
         const float *xr = xbase + xt[i], *dr = dy + dt[i];
+        const __mmask16 m = (__mmask16)mt[i];
         const v16f x0 = *(const v16f_unaligned *)xr, x1 = *(const v16f_unaligned *)(xr + 1), x2 = *(const v16f_unaligned *)(xr + 2);
         for (long j = 0; j < nm; j++) {
-            const v16f d = *(const v16f_unaligned *)(dr + j * P);
+            const v16f d = (v16f)_mm512_maskz_loadu_ps(m, dr + j * P);
             acc[j][0] += d * x0;
             acc[j][1] += d * x1;
             acc[j][2] += d * x2;
@@ -154,16 +158,24 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) static inline __attribute__
         for (long kx = 0; kx < 3; kx++) dw[j * ldw + c * 9 + ky * 3 + kx] += ds_sum16(acc[j][kx]);
 }
 
+long ds_conv3x3s1_wgrad16_applies(long H, long W, long S) {
+    const long nv = (W + 15) / 16;
+    return (nv - 1) * 16 + 18 <= ds_conv3x3_padded_width(W) && S * H * nv <= 1024;
+}
+
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void conv3x3s1_wgrad_avx512(
     long C, long H, long W, long S, const float *pad, long padStride, const float *dy, long dyStride,
     float *dw, long ldw, long m0, long m1) {
-    const long Wp = ds_conv3x3_padded_width(W), plane = (H + 2) * Wp, P = H * W, nv = W / 16;
+    const long Wp = ds_conv3x3_padded_width(W), plane = (H + 2) * Wp, P = H * W, nv = (W + 15) / 16;
+    const long tail = W - (nv - 1) * 16;
     long xt[1024], dt[1024];
+    unsigned short mt[1024];
     const long count = S * H * nv;
     for (long i = 0; i < count; i++) {
-        const long sIdx = i / (H * nv), p = i % (H * nv);
-        xt[i] = sIdx * padStride + (p / nv) * Wp + (p % nv) * 16;
-        dt[i] = sIdx * dyStride + p * 16;
+        const long sIdx = i / (H * nv), p = i % (H * nv), row = p / nv, v = p % nv;
+        xt[i] = sIdx * padStride + row * Wp + v * 16;
+        dt[i] = sIdx * dyStride + row * W + v * 16;
+        mt[i] = (unsigned short)(v == nv - 1 ? (1u << tail) - 1 : 0xFFFFu);
     }
     for (long m = m0; m < m1; m += 6) {
         const long nm = (m1 - m) < 6 ? (m1 - m) : 6;
@@ -172,12 +184,12 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void conv3x3s1_wgrad
                 const float *xb = pad + c * plane + ky * Wp, *dyt = dy + m * P;
                 float *dwt = dw + m * ldw;
                 switch (nm) {
-                case 6: wgrad16_flat(6, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt); break;
-                case 5: wgrad16_flat(5, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt); break;
-                case 4: wgrad16_flat(4, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt); break;
-                case 3: wgrad16_flat(3, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt); break;
-                case 2: wgrad16_flat(2, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt); break;
-                default: wgrad16_flat(1, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt); break;
+                case 6: wgrad16_flat(6, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt, mt); break;
+                case 5: wgrad16_flat(5, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt, mt); break;
+                case 4: wgrad16_flat(4, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt, mt); break;
+                case 3: wgrad16_flat(3, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt, mt); break;
+                case 2: wgrad16_flat(2, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt, mt); break;
+                default: wgrad16_flat(1, count, xb, dyt, P, c, ky, dwt, ldw, xt, dt, mt); break;
                 }
             }
         }
@@ -311,8 +323,8 @@ void ds_subsample2(long C, long W, long Ho, long Wo, const float *x, long ldx, l
 void ds_conv3x3s1_wgrad(long C, long H, long W, long S, const float *pad, long padStride, const float *dy, long dyStride,
                         float *dw, long ldw, long m0, long m1) {
 #ifdef DS_HAVE_AVX512_VARIANT
-    // Whole 16-lane rows and offset tables that fit: the 16-lane tile.
-    if (ds_conv3x3_uses_avx512() && W % 16 == 0 && S * H * (W / 16) <= 1024) {
+    // Rows whose last vector's input loads stay inside the padded row, and offset tables that fit.
+    if (ds_conv3x3_uses_avx512() && ds_conv3x3s1_wgrad16_applies(H, W, S)) {
         conv3x3s1_wgrad_avx512(C, H, W, S, pad, padStride, dy, dyStride, dw, ldw, m0, m1);
         return;
     }

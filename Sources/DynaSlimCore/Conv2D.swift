@@ -249,7 +249,7 @@ public enum Conv2D {
         // The direct weight gradient beats im2col + SGEMM on large planes only (bench kernels:
         // stem and 16->16 @32 faster; 32->32 @16 and 64->64 @8 slower), so it is used from 512 pixels.
         // With AVX-512 the 16-lane kernel (whole 16-pixel rows) also takes the 16x16 planes (A/B in BENCHMARKS.md).
-        let wide = DirectConv3x3.usesAVX512 && g.outWidth % 16 == 0
+        let wide = DirectConv3x3.wideWeightGradient(height: g.outHeight, width: g.outWidth)
         let directWeightGrad = useDirect3x3 && DirectConv3x3.applies(g) && g.stride == 1 && g.outPlane >= (wide ? 256 : 512)
         let inputGradByConv = inputGrad != nil
             && (directWeightGrad || (g.stride == 1 && !g.isPointwise && ShiftIm2col.applies(g) && g.kernelHeight == g.kernelWidth))
@@ -261,7 +261,7 @@ public enum Conv2D {
             // dW by the direct kernel: no im2col matrix, no GEMM packing. Samples are padded in
             // groups of >= 32 output vectors, so small planes amortize the kernel's lane reduction.
             let padCount = DirectConv3x3.paddedCount(channels: g.inChannels, height: g.inHeight, width: g.inWidth)
-            let vectorsPerSample = g.outHeight * (wide ? g.outWidth / 16 : (g.outWidth + 7) / 8)
+            let vectorsPerSample = g.outHeight * (wide ? (g.outWidth + 15) / 16 : (g.outWidth + 7) / 8)
             let group = max(1, (32 + vectorsPerSample - 1) / vectorsPerSample)
             Parallel.forChunks(g.batch, threads: chunks) { chunk, range in
                 let dw = workspace.buffer(chunk, 2, count: M * K)

@@ -26,6 +26,10 @@ public enum DirectConv3x3 {
 
     /// True when the 16-lane AVX-512 variant runs on this CPU (for output widths that are multiples of 16).
     public static var usesAVX512: Bool { ds_conv3x3_uses_avx512() != 0 }
+    /// Whether the 16-lane weight gradient (AVX-512) takes a height x width plane, one sample at a time.
+    public static func wideWeightGradient(height: Int, width: Int) -> Bool {
+        usesAVX512 && ds_conv3x3s1_wgrad16_applies(height, width, 1) != 0
+    }
 
     /// Runs `body` with the AVX-512 variant kept off on the calling thread (tests compare the variants).
     public static func withoutAVX512Kernel<T>(_ body: () throws -> T) rethrows -> T {

@@ -82,6 +82,8 @@ void ds_conv3x3s1_rows_phase_out(long C, long H, long W, const float *pad, const
                                  const float *bias, const float *res, long ldres, long ldresr, int relu,
                                  float *y, long ldy, long m0, long m1, long oy0, long oy1);
 
+// Whether the 16-lane weight gradient takes H x W planes in groups of S samples (with AVX-512).
+long ds_conv3x3s1_wgrad16_applies(long H, long W, long S);
 /// Weight gradient of ds_conv3x3s1_rows, summed over S samples and added to dw:
 ///   dw[m * ldw + c * 9 + ky * 3 + kx] += sum_s sum_{oy, ox} dy[s][m][oy][ox] * x[s][c][oy + ky - 1][ox + kx - 1]
 /// for m in [m0, m1), c < C. Sample s's padded input (ds_conv3x3_pad_rows layout) starts at
