@@ -95,6 +95,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Sandwich rows: narrowest width, as a fraction of each gated layer's channels.") var minWidth: Float = 0.25
     @Option(help: "Sandwich rows: random-width passes per step.") var randomWidths = 2
     @Flag(help: "Also measure PyTorch's dense step (same model, batch, threads) in this run.") var torch = false
+    @Option(help: "With --torch: alternate a DynaSlim dense measurement and a PyTorch one this many times and report each round's ratio and their median (the host's speed drifts between runs).")
+    var rounds = 1
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -104,6 +106,7 @@ struct BenchTrain: ParsableCommand {
         try OptionCheck.closed("--thin-fraction", Double(thinFraction), 0.01, 1)
         try OptionCheck.closed("--min-width", Double(minWidth), 0.01, 1)
         try OptionCheck.closed("--random-widths", randomWidths, 0, 16)
+        try OptionCheck.closed("--rounds", rounds, 1, 1000)
         _ = try parsedMethods()
     }
 
@@ -147,6 +150,27 @@ struct BenchTrain: ParsableCommand {
             case let .skipped(why): print("pytorch: skipped (\(why))")
             }
         }
+        if torch && rounds > 1, case .measured = reference { try alternatedRounds(cfg, first: r, firstTorch: reference!) }
+    }
+
+    /// Rounds of (DynaSlim dense, PyTorch dense), the first being the table's: each round's ratio and the median.
+    func alternatedRounds(_ cfg: ModelConfig, first: TrainBenchmarkResult, firstTorch: TorchReference) throws {
+        var ratios: [Double] = []
+        func record(_ ours: Double, _ theirs: TorchReference) {
+            guard case let .measured(ips, _, _) = theirs else { return }
+            ratios.append(ours / ips)
+            print("round \(ratios.count): dynaslim \(f(ours, 1)) img/s, pytorch \(f(ips, 1)) img/s, ratio \(f(ours / ips, 2))x")
+        }
+        record(first.row(TrainStepMethod.dense)?.imagesPerSecond ?? 0, firstTorch)
+        for _ in 1..<rounds {
+            let ours = try TrainBenchmark.run(model: cfg, batchSize: batchSize, methods: [.dense], steps: steps).row(TrainStepMethod.dense)?.imagesPerSecond ?? 0
+            record(ours, TorchReference.trainStep(model: model, input: input, classes: classes, batchSize: batchSize,
+                                                  threads: first.threads, steps: steps))
+        }
+        let sorted = ratios.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        print("dynaslim dense / pytorch dense over \(ratios.count) alternated rounds: median \(f(median, 2))x "
+              + "(min \(f(sorted.first ?? 0, 2))x, max \(f(sorted.last ?? 0, 2))x)")
     }
 }
 
