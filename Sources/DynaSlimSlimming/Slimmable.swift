@@ -18,11 +18,16 @@ public enum SlimmableWidths {
     /// Channels kept for width fraction f of a C-channel layer (at least 1).
     public static func kept(fraction f: Float, channels C: Int) -> Int { max(1, min(C, Int((f * Float(C)).rounded(.up)))) }
 
+    /// A layer's channels by |gamma|, largest first, ties to the lower index: the order every width's prefix takes.
+    public static func order(gamma: [Float]) -> [Int] {
+        let a = gamma.map(abs)
+        return a.indices.sorted { a[$0] > a[$1] || (a[$0] == a[$1] && $0 < $1) }
+    }
+
     /// Installs prefix masks: gated layer l keeps its top kept(fractions[l]) channels by |gamma| for every sample.
     public static func install(_ net: Network, fractions: [Float], batch n: Int) {
         for (l, g) in net.gated.enumerated() {
-            let a = g.bn.weight.value.map(abs), C = a.count
-            let order = a.indices.sorted { a[$0] > a[$1] || (a[$0] == a[$1] && $0 < $1) }
+            let C = g.bn.channels, order = order(gamma: g.bn.weight.value)
             var row = [Float](repeating: 0, count: C)
             for c in order.prefix(kept(fraction: fractions[l], channels: C)) { row[c] = 1 }
             g.bn.channelMask = Array((0..<n).map { _ in row }.joined())

@@ -70,9 +70,7 @@ public final class ThinWidthRunner {
     /// Ranks each gated layer's channels by |gamma| (ties: lower index first), as SlimmableWidths.install does.
     public func beginStep() {
         for (l, g) in full.gated.enumerated() {
-            let a = g.bn.weight.value
-            let order = a.indices.sorted { abs(a[$0]) > abs(a[$1]) || (abs(a[$0]) == abs(a[$1]) && $0 < $1) }
-            for (r, c) in order.enumerated() { rank[l][c] = r }
+            for (r, c) in SlimmableWidths.order(gamma: g.bn.weight.value).enumerated() { rank[l][c] = r }
         }
     }
 

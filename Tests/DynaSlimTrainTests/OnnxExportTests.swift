@@ -15,13 +15,7 @@ struct OnnxExportTests {
     static var skipReason: String? {
         if let r = CrashSafetyTests.skipReason, !r.contains("Fashion") { return r }
         if !FileManager.default.fileExists(atPath: cifarTest) { return "no CIFAR-10 test batch at \(cifarTest)" }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import onnx, onnxruntime, safetensors, numpy"]
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return "no python3" }
-        p.waitUntilExit()
-        return p.terminationStatus == 0 ? nil : "python3 lacks onnx / onnxruntime / safetensors (pip install onnx onnxruntime safetensors numpy)"
+        return missingPythonModules("onnx, onnxruntime, safetensors, numpy", install: "onnx onnxruntime safetensors numpy")
     }
 
     func run(_ executable: String, _ args: [String]) throws -> (Int32, String) {

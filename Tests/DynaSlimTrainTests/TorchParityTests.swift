@@ -24,15 +24,7 @@ import DynaSlimSlimming
 @Suite("PyTorch parity", .serialized)
 struct TorchParityTests {
     static let repo = CrashSafetyTests.repo
-    static var skipReason: String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import torch, safetensors, numpy"]
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return "no python3" }
-        p.waitUntilExit()
-        return p.terminationStatus == 0 ? nil : "python3 lacks torch / safetensors / numpy (pip install torch safetensors numpy)"
-    }
+    static var skipReason: String? { missingPythonModules("torch, safetensors, numpy", install: "torch safetensors numpy") }
 
     enum Kind: String, CaseIterable { case dense, staticThin, dynamicVariance, dynamicUniform, dynamicOracle, fbs, distilled, sandwich }
 

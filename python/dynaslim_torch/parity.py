@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 from .checkpoint import load
 from .dynamic import DynamicNet
 from .fbs import FBSNet
-from .train import PrefixGates
+from .train import PrefixGates, distillation_blend, sandwich_passes
 
 
 def images(path, n, cfg):
@@ -76,9 +76,7 @@ def main():
         teacher, _ = load(a.teacher)
         with torch.no_grad():
             t = teacher(x)
-        T = a.kd_temperature
-        kd = F.kl_div(F.log_softmax(logits / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
-        loss = (1 - a.kd_alpha) * loss + a.kd_alpha * kd
+        loss = distillation_blend(logits, loss, t, a.kd_alpha, a.kd_temperature)
     total = loss
     if isinstance(model, DynamicNet):
         oracle = torch.from_numpy(np.fromfile(a.oracle, dtype="<f4")) if a.oracle else None
@@ -88,14 +86,7 @@ def main():
         total = total + model.fbs_loss()
     total.backward()
     if prefix:
-        q = torch.softmax(logits.detach(), 1)
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.momentum = 0.0
-        for w in json.load(open(a.sandwich)):
-            prefix.set(w)
-            (-(q * F.log_softmax(model(x), 1)).sum(1).mean()).backward()
-        prefix.set(None)
+        sandwich_passes(lambda: model(x), model, prefix, json.load(open(a.sandwich)), torch.softmax(logits.detach(), 1))
     grads = {"grad." + k: (p.grad if p.grad is not None else torch.zeros_like(p)).detach().contiguous() for k, p in named_parameters(model)}
     save_file(grads, a.out, metadata={"loss": repr(loss.item())})
 

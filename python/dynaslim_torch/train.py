@@ -141,6 +141,31 @@ class PrefixGates:
             self.masks.append(torch.zeros_like(a).scatter_(0, order, 1.0))
 
 
+def distillation_blend(logits, ce, teacher_logits, alpha, temperature):
+    """(1 - alpha) CE + alpha T^2 KL(teacher || student) at temperature T, batch mean (Hinton et al.)."""
+    T = temperature
+    kd = F.kl_div(F.log_softmax(logits / T, 1), F.softmax(teacher_logits / T, 1), reduction="batchmean") * T * T
+    return (1 - alpha) * ce + alpha * kd
+
+
+def sandwich_passes(forward, backbone, prefix, widths, q, context=lambda k: _null()):
+    """The sandwich's narrower passes after the full width's backward: each width in `widths` as prefix masks,
+    soft-target cross-entropy against the full width's softmax `q`, gradients added. Running BN statistics (and
+    batch counters) follow the full width only. `context(k)` wraps pass k (DDP's no_sync for all but the last)."""
+    bns = [m for m in backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    for k, w in enumerate(widths):
+        prefix.set(w)
+        with context(k):
+            (-(q * F.log_softmax(forward(), 1)).sum(1).mean()).backward()
+    prefix.set(None)
+    for m, (mom, nbt) in zip(bns, saved):
+        m.momentum = mom
+        m.num_batches_tracked.copy_(nbt)
+
+
 def sandwich_widths(min_width, random_widths, layers, gen):
     out = [[min_width] * layers]
     for _ in range(random_widths):
@@ -247,9 +272,7 @@ def main(argv=None):
             return ce
         with torch.no_grad():
             t = teacher(x)
-        T = a.kd_temperature
-        kd = F.kl_div(F.log_softmax(logits / T, 1), F.softmax(t / T, 1), reduction="batchmean") * T * T
-        return (1 - a.kd_alpha) * ce + a.kd_alpha * kd
+        return distillation_blend(logits, ce, t, a.kd_alpha, a.kd_temperature)
 
     first = completed
     while completed < a.epochs and not (a.stop_after and completed - first >= a.stop_after):
@@ -296,20 +319,8 @@ def main(argv=None):
                     total = total + a.sparsity * sum(g.bn.weight.abs().sum() for g in gated)
                 total.backward()
             if prefix:
-                q = torch.softmax(logits.detach(), 1)
-                bns = [m for m in backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-                saved = [(m.momentum, m.num_batches_tracked.clone()) for m in bns]
-                for m in bns:
-                    m.momentum = 0.0
-                for k, w in enumerate(widths):
-                    prefix.set(w)
-                    with (ddp.no_sync() if world > 1 and k + 1 < len(widths) else _null()):
-                        narrow = forward(x)
-                        (-(q * F.log_softmax(narrow, 1)).sum(1).mean()).backward()
-                prefix.set(None)
-                for m, (mom, nbt) in zip(bns, saved):
-                    m.momentum = mom
-                    m.num_batches_tracked.copy_(nbt)
+                sandwich_passes(lambda: forward(x), backbone, prefix, widths, torch.softmax(logits.detach(), 1),
+                                lambda k: ddp.no_sync() if world > 1 and k + 1 < len(widths) else _null())
             opt.step()
             sums += torch.tensor([loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64)
         sums, rate_sums = all_sum(sums), all_sum(rate_sums)
